@@ -1,0 +1,47 @@
+# The two commands a newcomer needs are `make run` and `make test`; both
+# install what is missing first (scripts/setup.sh, Debian packages only).
+
+GO        ?= go
+FUZZTIME  ?= 5s
+# Fuzz targets run briefly in `make test` and for FUZZTIME_LONG in `make fuzz`.
+FUZZTIME_LONG ?= 5m
+FUZZ_TARGETS = \
+	./authd/certverify:FuzzParseCertificates \
+	./authd/certverify:FuzzVerifyChain \
+	./authd/certverify:FuzzCRLParse \
+	./authd/certverify:FuzzOCSPResponse \
+	./authd/certverify:FuzzNamesEqual \
+	./authd/certverify:FuzzParseNameConstraints
+
+.PHONY: all setup run test vet unit fuzz-short fuzz bench testkeys
+
+all: test
+
+setup:
+	@bash scripts/setup.sh
+
+# Until the login issue lands `authd dev`, run demonstrates the certificate
+# verifier on the committed test PKI.
+run: setup
+	@bash scripts/demo.sh
+
+test: setup vet unit fuzz-short
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 ./...
+
+fuzz-short:
+	@bash scripts/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)
+
+fuzz:
+	@bash scripts/fuzz.sh $(FUZZTIME_LONG) $(FUZZ_TARGETS)
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./authd/certverify | tee bench.out
+
+# Regenerates the committed test PKI (fresh keys); commit the result.
+testkeys:
+	$(GO) run ./testkeys/cmd/genpki -out testkeys/pki

@@ -1,0 +1,139 @@
+package certverify
+
+import (
+	"crypto/x509"
+	"encoding/asn1"
+	"fmt"
+	"time"
+)
+
+// Extensions this package processes itself although crypto/x509 may list
+// them as unhandled when critical: name constraints of types Go does not
+// model (directoryName, ...) and subjectAltNames with only such types.
+var (
+	oidExtSubjectAltName  = asn1.ObjectIdentifier{2, 5, 29, 17}
+	oidExtNameConstraints = asn1.ObjectIdentifier{2, 5, 29, 30}
+)
+
+// pathOutcome is what a structurally valid path yields.
+type pathOutcome struct {
+	// policies is the user-constrained policy set (RFC 5280 6.1.6).
+	policies []x509.OID
+}
+
+// validatePath runs the RFC 5280 6.1 basic path validation algorithm over
+// p at time at, except revocation (6.1.3 (a)(3)), which the caller checks
+// once the path is otherwise valid. Signatures were verified while the path
+// was built (6.1.3 (a)(1)); they are not re-checked here.
+func validatePath(p certPath, at time.Time, popts policyOptions) (*pathOutcome, error) {
+	n := p.n()
+	// 6.1.2 initialisation.
+	var (
+		workingIssuer = p.anchor.RawSubject
+		maxPathLength = n
+		names         nameConstraintState
+		policy        = newPolicyValidator(popts, n)
+	)
+	for i := 1; i <= n; i++ {
+		c := p.at(i)
+		depth := n - i // our depth: 0 is the leaf
+		selfIssued := namesEqual(c.RawSubject, c.RawIssuer)
+
+		// 6.1.3 (a)(2) validity.
+		if at.Before(c.NotBefore) {
+			return nil, newError(ReasonExpired, depth, nil, "certificate %q is not valid until %s",
+				describeName(c.RawSubject), c.NotBefore.UTC().Format(time.RFC3339))
+		}
+		if at.After(c.NotAfter) {
+			return nil, newError(ReasonExpired, depth, nil, "certificate %q expired at %s",
+				describeName(c.RawSubject), c.NotAfter.UTC().Format(time.RFC3339))
+		}
+		// 6.1.3 (a)(4) name chaining.
+		if !namesEqual(c.RawIssuer, workingIssuer) {
+			return nil, newError(ReasonUntrusted, depth, nil, "issuer of %q does not match the subject of its issuer",
+				describeName(c.RawSubject))
+		}
+		// 6.1.3 (b)(c) name constraints; self-issued intermediates are exempt.
+		if !selfIssued || i == n {
+			if err := names.check(c); err != nil {
+				return nil, newError(ReasonUntrusted, depth, err, "certificate %q violates name constraints",
+					describeName(c.RawSubject))
+			}
+		}
+		// 6.1.3 (d)-(f) and, for i < n, 6.1.4 (a)(b)(h)(i)(j): policies.
+		if err := policy.processCert(c, i, selfIssued); err != nil {
+			return nil, newError(ReasonUntrusted, depth, err, "certificate policy processing failed at %q",
+				describeName(c.RawSubject))
+		}
+		// 6.1.4 (o) and 6.1.5 (f): unrecognised critical extensions.
+		if oid, ok := unhandledCritical(c); ok {
+			return nil, newError(ReasonUntrusted, depth, nil, "certificate %q has an unrecognised critical extension %s",
+				describeName(c.RawSubject), oid)
+		}
+		if i == n {
+			break
+		}
+		// 6.1.4 preparation for certificate i+1.
+		workingIssuer = c.RawSubject // (c); (d)-(f) the key is used at build time
+		// (g) name constraints.
+		nc, err := certNameConstraints(c)
+		if err != nil {
+			return nil, newError(ReasonUntrusted, depth, err, "certificate %q has malformed name constraints",
+				describeName(c.RawSubject))
+		}
+		if nc != nil {
+			names.add(nc)
+		}
+		// (k) basic constraints: only v3 certificates with cA=TRUE may issue.
+		if c.Version != 3 || !c.BasicConstraintsValid || !c.IsCA {
+			return nil, newError(ReasonUntrusted, depth, nil, "certificate %q is not a CA certificate but issued another",
+				describeName(c.RawSubject))
+		}
+		// (l) path length.
+		if !selfIssued {
+			if maxPathLength <= 0 {
+				return nil, newError(ReasonUntrusted, depth, nil, "path length constraint exceeded at %q",
+					describeName(c.RawSubject))
+			}
+			maxPathLength--
+		}
+		// (m)
+		if c.MaxPathLen > 0 || (c.MaxPathLen == 0 && c.MaxPathLenZero) {
+			if c.MaxPathLen < maxPathLength {
+				maxPathLength = c.MaxPathLen
+			}
+		}
+		// (n) key usage.
+		if c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageCertSign == 0 {
+			return nil, newError(ReasonUntrusted, depth, nil, "certificate %q may not sign certificates (keyUsage lacks keyCertSign)",
+				describeName(c.RawSubject))
+		}
+	}
+	// 6.1.5 wrap-up: policy (a)(b)(g).
+	pols, err := policy.finish(p.at(n))
+	if err != nil {
+		return nil, newError(ReasonUntrusted, 0, err, "no acceptable certificate policy")
+	}
+	return &pathOutcome{policies: pols}, nil
+}
+
+// unhandledCritical returns the first critical extension of c that neither
+// crypto/x509 nor this package processes.
+func unhandledCritical(c *x509.Certificate) (asn1.ObjectIdentifier, bool) {
+	for _, oid := range c.UnhandledCriticalExtensions {
+		if oid.Equal(oidExtSubjectAltName) || oid.Equal(oidExtNameConstraints) {
+			continue
+		}
+		return oid, true
+	}
+	return nil, false
+}
+
+// pathString renders a path for logs, leaf first.
+func pathString(p certPath) string {
+	s := ""
+	for _, c := range p.certs {
+		s += fmt.Sprintf("%q <- ", describeName(c.RawSubject))
+	}
+	return s + fmt.Sprintf("anchor %q", describeName(p.anchor.RawSubject))
+}
