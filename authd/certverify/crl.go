@@ -15,8 +15,10 @@ import (
 //
 // The RFC's algorithm walks the certificate's distribution points and
 // stops as soon as the reasons it has covered reach all-reasons or a CRL
-// revokes the certificate. This implementation reaches the same answers
-// without depending on the order of in.crls:
+// revokes the certificate, so its answer can depend on the order in which
+// CRLs are met. This implementation looks at every CRL it is given and
+// reaches the RFC's answer whatever the order; where orders would disagree
+// it answers revoked or unknown, never good:
 //
 //   - Every CRL whose issuer and scope (6.3.3 (b)) cover the certificate,
 //     that is usable (crlUsable), current and signed by an acceptable key
@@ -57,6 +59,7 @@ import (
 //     signing certificate covered by the CRL it signs, PKITS 4.5.6 and
 //     4.14.30) needs no further validation: its own path is the one being
 //     validated, and validating it again would never end.
+//   - A delta CRL is never used on its own (PKITS 4.15.1).
 //   - removeFromCRL on a complete CRL entry, like on a delta entry, leaves
 //     the certificate unrevoked (6.3.3 (j), (k)); certificateHold revokes.
 //   - DistributionPoint and IDP names match as crlGeneralName.matches

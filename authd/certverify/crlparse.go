@@ -2,11 +2,14 @@ package certverify
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -156,6 +159,7 @@ type issuingDistPoint struct {
 type revokedEntry struct {
 	serial    *big.Int
 	issuer    []crlGeneralName // nil: the CRL issuer
+	issuerKey string           // DER of the certificateIssuer in force; "" for the CRL issuer
 	reason    int
 	revokedAt time.Time
 }
@@ -258,7 +262,6 @@ func (info *crlInfo) readEntries(crl *x509.RevocationList) error {
 	var (
 		issuer    []crlGeneralName
 		issuerKey string
-		serials   = make(map[string]bool, len(crl.RevokedCertificateEntries))
 	)
 	info.entries = make([]revokedEntry, 0, len(crl.RevokedCertificateEntries))
 	for i, e := range crl.RevokedCertificateEntries {
@@ -268,13 +271,10 @@ func (info *crlInfo) readEntries(crl *x509.RevocationList) error {
 		if info.v1 && len(e.Extensions) > 0 {
 			return crlMalformed("version 1 CRL entry with extensions")
 		}
-		seen := make(map[string]bool, len(e.Extensions))
-		for _, ext := range e.Extensions {
-			id := ext.Id.String()
-			if seen[id] {
-				return crlMalformed("entry %d: duplicate extension %s", i, id)
+		for j, ext := range e.Extensions {
+			if slices.ContainsFunc(e.Extensions[:j], func(o pkix.Extension) bool { return o.Id.Equal(ext.Id) }) {
+				return crlMalformed("entry %d: duplicate extension %s", i, ext.Id)
 			}
-			seen[id] = true
 			switch {
 			case ext.Id.Equal(crlOIDReasonCode):
 				if e.ReasonCode < 0 || e.ReasonCode > 10 || e.ReasonCode == 7 {
@@ -292,18 +292,34 @@ func (info *crlInfo) readEntries(crl *x509.RevocationList) error {
 				issuer, issuerKey = names, string(ext.Value)
 			default:
 				if ext.Critical {
-					return fmt.Errorf("%w: entry %d: %s", errCRLEntryCritical, i, id)
+					return fmt.Errorf("%w: entry %d: %s", errCRLEntryCritical, i, ext.Id)
 				}
 			}
 		}
-		key := issuerKey + "\x00" + e.SerialNumber.String()
-		if serials[key] {
-			return crlMalformed("duplicate entry for serial %s", e.SerialNumber)
-		}
-		serials[key] = true
 		info.entries = append(info.entries, revokedEntry{
-			serial: e.SerialNumber, issuer: issuer, reason: e.ReasonCode, revokedAt: e.RevocationTime,
+			serial: e.SerialNumber, issuer: issuer, issuerKey: issuerKey,
+			reason: e.ReasonCode, revokedAt: e.RevocationTime,
 		})
+	}
+	return info.checkDuplicates()
+}
+
+// checkDuplicates refuses two entries for the same certificate issuer and
+// serial number: which of them holds would be a guess.
+func (info *crlInfo) checkDuplicates() error {
+	order := make([]int, len(info.entries))
+	for i := range order {
+		order[i] = i
+	}
+	byKey := func(a, b int) int {
+		ea, eb := &info.entries[a], &info.entries[b]
+		return cmp.Or(ea.serial.Cmp(eb.serial), strings.Compare(ea.issuerKey, eb.issuerKey))
+	}
+	slices.SortFunc(order, byKey)
+	for i := 1; i < len(order); i++ {
+		if byKey(order[i-1], order[i]) == 0 {
+			return crlMalformed("duplicate entry for serial %s", info.entries[order[i]].serial)
+		}
 	}
 	return nil
 }

@@ -177,7 +177,7 @@ func parseCRLBody(data []byte) (*x509.RevocationList, error) {
 		}
 		data = block.Bytes
 	}
-	crl, err := x509.ParseRevocationList(data)
+	crl, err := parseCRL(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errFetchParse, err)
 	}

@@ -28,7 +28,7 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, []error, error) {
 
 // ParseCRLs is ParseCertificates for "X509 CRL" blocks.
 func ParseCRLs(data []byte) ([]*x509.RevocationList, []error, error) {
-	return parseObjects(data, "X509 CRL", maxCRLBlocks, x509.ParseRevocationList)
+	return parseObjects(data, "X509 CRL", maxCRLBlocks, parseCRL)
 }
 
 func parseObjects[T any](data []byte, blockType string, limit int, parse func([]byte) (T, error)) ([]T, []error, error) {

@@ -7,14 +7,6 @@ import (
 	"time"
 )
 
-// Extensions this package processes itself although crypto/x509 may list
-// them as unhandled when critical: name constraints of types Go does not
-// model (directoryName, ...) and subjectAltNames with only such types.
-var (
-	oidExtSubjectAltName  = asn1.ObjectIdentifier{2, 5, 29, 17}
-	oidExtNameConstraints = asn1.ObjectIdentifier{2, 5, 29, 30}
-)
-
 // pathOutcome is what a structurally valid path yields.
 type pathOutcome struct {
 	// policies is the user-constrained policy set (RFC 5280 6.1.6).
@@ -70,17 +62,19 @@ func validatePath(p certPath, at time.Time, popts policyOptions) (*pathOutcome, 
 			return nil, newError(ReasonUntrusted, depth, nil, "certificate %q has an unrecognised critical extension %s",
 				describeName(c.RawSubject), oid)
 		}
+		// A name constraints extension must be well formed, critical and in
+		// a CA certificate (RFC 5280 4.2.1.10), the leaf included.
+		nc, err := certNameConstraints(c)
+		if err != nil {
+			return nil, newError(ReasonUntrusted, depth, err, "certificate %q has an unusable name constraints extension",
+				describeName(c.RawSubject))
+		}
 		if i == n {
 			break
 		}
 		// 6.1.4 preparation for certificate i+1.
 		workingIssuer = c.RawSubject // (c); (d)-(f) the key is used at build time
 		// (g) name constraints.
-		nc, err := certNameConstraints(c)
-		if err != nil {
-			return nil, newError(ReasonUntrusted, depth, err, "certificate %q has malformed name constraints",
-				describeName(c.RawSubject))
-		}
 		if nc != nil {
 			names.add(nc)
 		}
@@ -121,7 +115,9 @@ func validatePath(p certPath, at time.Time, popts policyOptions) (*pathOutcome, 
 // crypto/x509 nor this package processes.
 func unhandledCritical(c *x509.Certificate) (asn1.ObjectIdentifier, bool) {
 	for _, oid := range c.UnhandledCriticalExtensions {
-		if oid.Equal(oidExtSubjectAltName) || oid.Equal(oidExtNameConstraints) {
+		// Processed here although crypto/x509 lists them as unhandled when
+		// they hold name forms it does not model (directoryName, ...).
+		if oid.Equal(ncOIDSubjectAltName) || oid.Equal(ncOIDNameConstraints) {
 			continue
 		}
 		return oid, true

@@ -57,6 +57,10 @@ func TestPathValidation(t *testing.T) {
 	nonCritical := leafTemplate("NonCritical Extension")
 	nonCritical.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}, Value: []byte{0x05, 0x00}}}
 
+	leafNC := leafTemplate("Leaf With Name Constraints")
+	leafNC.PermittedDNSDomains = []string{"example.com"}
+	leafNC.PermittedDNSDomainsCritical = true
+
 	tests := []struct {
 		name   string
 		issuer *testCA
@@ -74,6 +78,7 @@ func TestPathValidation(t *testing.T) {
 		{name: "self-issued rollover within path length", issuer: rollover, leaf: leafTemplate("Leaf"), pool: []*x509.Certificate{pathLen0CA.cert, rollover.cert}},
 		{name: "expired intermediate", issuer: expired, leaf: leafTemplate("Leaf"), pool: []*x509.Certificate{expired.cert}, want: ReasonExpired, depth: 1},
 		{name: "unknown critical extension", issuer: good, leaf: critical, pool: []*x509.Certificate{good.cert}, want: ReasonUntrusted, depth: 0},
+		{name: "name constraints in a leaf", issuer: good, leaf: leafNC, pool: []*x509.Certificate{good.cert}, want: ReasonUntrusted, depth: 0},
 		{name: "unknown non-critical extension", issuer: good, leaf: nonCritical, pool: []*x509.Certificate{good.cert}},
 	}
 	for _, tt := range tests {
