@@ -161,16 +161,25 @@ func describeName(raw []byte) string {
 	return n.String()
 }
 
-// sigCache remembers signature verification results, keyed by the hashes
-// of the signed certificate and of the signer, so that the CA certificates
-// of a path are not re-verified on every login. Bounded: it is emptied
-// when full.
+// sigCache remembers signature verification results so that the CA
+// certificates of a path and the CRLs in hand are not re-verified on every
+// login. Certificates are keyed by content hash (a client presents a new
+// copy each time); CRLs by identity (they are long-lived objects held by
+// the configuration or the fetcher's cache, and hashing a large CRL would
+// cost more than verifying it). Bounded: a map is emptied when full. A nil
+// *sigCache verifies every time.
 type sigCache struct {
 	mu      sync.Mutex
-	entries map[sigKey]error // guarded by mu
+	entries map[sigKey]error    // guarded by mu
+	crls    map[crlSigKey]error // guarded by mu
 }
 
 type sigKey struct{ child, parent [sha256.Size]byte }
+
+type crlSigKey struct {
+	crl    *x509.RevocationList
+	signer *x509.Certificate
+}
 
 const sigCacheMax = 1 << 14
 
@@ -179,18 +188,33 @@ func (s *sigCache) check(parent, child *x509.Certificate) error {
 		return checkCertSignature(parent, child)
 	}
 	k := sigKey{sha256.Sum256(child.Raw), sha256.Sum256(parent.Raw)}
+	return cached(s, &s.entries, k, func() error { return checkCertSignature(parent, child) })
+}
+
+// checkCRL verifies crl's signature with signer's key.
+func (s *sigCache) checkCRL(signer *x509.Certificate, crl *x509.RevocationList) error {
+	verify := func() error {
+		return checkSignature(signer, crl.SignatureAlgorithm, crl.RawTBSRevocationList, crl.Signature)
+	}
+	if s == nil {
+		return verify()
+	}
+	return cached(s, &s.crls, crlSigKey{crl, signer}, verify)
+}
+
+func cached[K comparable](s *sigCache, m *map[K]error, k K, verify func() error) error {
 	s.mu.Lock()
-	err, ok := s.entries[k]
+	err, ok := (*m)[k]
 	s.mu.Unlock()
 	if ok {
 		return err
 	}
-	err = checkCertSignature(parent, child)
+	err = verify()
 	s.mu.Lock()
-	if s.entries == nil || len(s.entries) >= sigCacheMax {
-		s.entries = make(map[sigKey]error)
+	if *m == nil || len(*m) >= sigCacheMax {
+		*m = make(map[K]error)
 	}
-	s.entries[k] = err
+	(*m)[k] = err
 	s.mu.Unlock()
 	return err
 }

@@ -75,6 +75,8 @@ type crlInput struct {
 	// including the signer's own revocation status (the caller bounds recursion). nil error = ok.
 	verifySigner func(ctx context.Context, signer *x509.Certificate) error
 	useDeltas    bool // process delta CRLs (6.3.3 (b)(2), (h)); the verifier passes true
+	// sigs, when set, remembers CRL signature checks across verifications.
+	sigs *sigCache
 }
 
 // Why a CRL did not count, or why no status could be established. They are
@@ -365,7 +367,7 @@ func (c *crlCheck) signers(crl *x509.RevocationList) ([]*x509.Certificate, error
 			!bytes.Equal(crl.AuthorityKeyId, s.SubjectKeyId) {
 			return
 		}
-		if checkSignature(s, crl.SignatureAlgorithm, crl.RawTBSRevocationList, crl.Signature) != nil {
+		if c.in.sigs.checkCRL(s, crl) != nil {
 			return
 		}
 		if _, hasKU := certExtension(s, crlOIDKeyUsage); hasKU && s.KeyUsage&x509.KeyUsageCRLSign == 0 {
@@ -449,7 +451,7 @@ func (c *crlCheck) findDelta(base *x509.RevocationList, baseInfo *crlInfo, signe
 		if d.Number != nil && d.Number.Cmp(base.Number) <= 0 {
 			continue // does not follow the complete CRL
 		}
-		if checkSignature(signer, d.SignatureAlgorithm, d.RawTBSRevocationList, d.Signature) != nil {
+		if c.in.sigs.checkCRL(signer, d) != nil {
 			continue
 		}
 		info, err := analyzeCRL(d)

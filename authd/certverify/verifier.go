@@ -323,6 +323,7 @@ func (v *Verifier) status(ctx context.Context, p certPath, pool []*x509.Certific
 		crls:      crls,
 		pool:      append(slices.Clone(p.certs), pool...),
 		useDeltas: true,
+		sigs:      &v.sigs,
 		verifySigner: func(ctx context.Context, signer *x509.Certificate) error {
 			if signerDepth+1 > maxSignerDepth {
 				return errors.New("CRL signer validation nested too deeply")
