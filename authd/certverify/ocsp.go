@@ -98,7 +98,13 @@ type ocspConfig struct {
 	// Nonce sends a 32-byte RFC 8954 nonce and requires it echoed back.
 	// An answer obtained this way is still cached until its nextUpdate.
 	Nonce bool
+	// DownFor is how long a responder that could not be reached (or
+	// answered with an HTTP error) is skipped, so that a hanging responder
+	// does not add its timeout to every login. Default 30s.
+	DownFor time.Duration
 }
+
+const defaultOCSPDownFor = 30 * time.Second
 
 // ocspClient asks OCSP responders about certificates and caches verified
 // good and revoked answers until their nextUpdate.
@@ -110,6 +116,7 @@ type ocspClient struct {
 	mu        sync.Mutex
 	closed    bool                    // guarded by mu
 	cache     map[ocspKey]*ocspAnswer // guarded by mu
+	downUntil map[string]time.Time    // guarded by mu; responder URL → skip until
 	sweepSize int                     // guarded by mu; sweep when cache reaches it
 }
 
@@ -140,11 +147,15 @@ func (a *ocspAnswer) result() revResult {
 func newOCSPClient(cfg ocspConfig) *ocspClient {
 	own := cfg.Client == nil
 	cfg.fetchConfig = cfg.fetchConfig.withDefaults(defaultOCSPMaxBytes)
+	if cfg.DownFor == 0 {
+		cfg.DownFor = defaultOCSPDownFor
+	}
 	return &ocspClient{
 		cfg:       cfg,
 		ownClient: own,
 		log:       cfg.Logger.With("component", "ocsp"),
 		cache:     make(map[ocspKey]*ocspAnswer),
+		downUntil: make(map[string]time.Time),
 		sweepSize: ocspCacheSweepMin,
 	}
 }
@@ -216,9 +227,16 @@ func (o *ocspClient) check(ctx context.Context, cert, issuer *x509.Certificate, 
 
 	var errs []error
 	for _, u := range urls {
+		if until, down := o.isDown(u); down {
+			errs = append(errs, fmt.Errorf("%w: %s: skipped after a failure until %s", errOCSPUnavailable, u, fmtTime(until)))
+			continue
+		}
 		ans, err := o.ask(ctx, u, req, cert, issuer, nonce, at)
 		if err != nil {
 			o.log.Warn("OCSP check failed", "url", u, "serial", cert.SerialNumber, "err", err)
+			if errors.Is(err, errOCSPUnavailable) && ctx.Err() == nil {
+				o.markDown(u)
+			}
 			errs = append(errs, err)
 			continue
 		}
@@ -230,6 +248,26 @@ func (o *ocspClient) check(ctx context.Context, cert, issuer *x509.Certificate, 
 		return ans.result()
 	}
 	return revResult{err: errors.Join(errs...)}
+}
+
+// isDown reports whether responder url is being skipped after a failure.
+func (o *ocspClient) isDown(url string) (time.Time, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	until, ok := o.downUntil[url]
+	if ok && !o.cfg.Now().Before(until) {
+		delete(o.downUntil, url)
+		return time.Time{}, false
+	}
+	return until, ok
+}
+
+func (o *ocspClient) markDown(url string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.downUntil != nil {
+		o.downUntil[url] = o.cfg.Now().Add(o.cfg.DownFor)
+	}
 }
 
 // ask sends req to one responder and verifies the answer.

@@ -673,3 +673,35 @@ func TestOCSPOpenSSLResponder(t *testing.T) {
 		})
 	}
 }
+
+// TestOCSPResponderDownIsSkipped shows that a responder that failed is not
+// asked again until DownFor has passed, so a hanging responder costs one
+// timeout, not one per login.
+func TestOCSPResponderDownIsSkipped(t *testing.T) {
+	var hits atomic.Int64
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "overloaded", http.StatusServiceUnavailable)
+	}))
+	defer failing.Close()
+	p := newOCSPPKI(t, failing.URL)
+	now := testEpoch
+	o := newTestOCSPClient(t, func(c *ocspConfig) {
+		c.Now = func() time.Time { return now }
+		c.DownFor = time.Minute
+	})
+	for i := range 3 {
+		res := o.check(context.Background(), p.leaf.cert, p.ca.cert, testEpoch)
+		if res.status != statusUnknown || !errors.Is(res.err, errOCSPUnavailable) {
+			t.Fatalf("check %d: %v %v, want unknown/unavailable", i, res.status, res.err)
+		}
+	}
+	if n := hits.Load(); n != 1 {
+		t.Fatalf("%d requests within DownFor, want 1", n)
+	}
+	now = now.Add(time.Minute)
+	o.check(context.Background(), p.leaf.cert, p.ca.cert, testEpoch)
+	if n := hits.Load(); n != 2 {
+		t.Fatalf("%d requests after DownFor, want 2", n)
+	}
+}
