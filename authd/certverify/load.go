@@ -8,10 +8,11 @@ import (
 	"fmt"
 )
 
-// Input limits for files and request bodies holding certificates or CRLs.
+// Limits on the objects in one input. Callers bound the input's size; this
+// bounds the parsing work done on it.
 const (
-	maxCertBlocks = 64
-	maxCRLBlocks  = 64
+	maxCertBlocks = 4096
+	maxCRLBlocks  = 1024
 )
 
 // ErrNoContent is returned when input holds neither PEM blocks of the
@@ -23,7 +24,7 @@ var ErrNoContent = errors.New("no certificate or CRL found")
 // those that did not, one error each (a file may mix good and bad ones).
 // It returns ErrNoContent when data holds neither.
 func ParseCertificates(data []byte) ([]*x509.Certificate, []error, error) {
-	return parseObjects(data, "CERTIFICATE", maxCertBlocks, x509.ParseCertificate)
+	return parseObjects(data, "CERTIFICATE", maxCertBlocks, parseCertificate)
 }
 
 // ParseCRLs is ParseCertificates for "X509 CRL" blocks.

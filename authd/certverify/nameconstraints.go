@@ -362,6 +362,11 @@ func hostOrDomainMatch(host, constraint string) bool {
 // walking a path. The zero value means "no constraints yet" (permitted
 // unbounded for every form, excluded empty). A copy of the value is
 // independent of later add calls on the original.
+// maxNameChecks bounds the name-against-subtree comparisons for one
+// certificate, so that a hostile chain cannot make validation quadratic
+// without limit; a certificate that needs more is refused (fail closed).
+const maxNameChecks = 1 << 18
+
 type nameConstraintState struct {
 	// permitted holds the permittedSubtrees of each certificate that had
 	// them: a name of form F must lie within one F-subtree of every entry
@@ -401,6 +406,13 @@ func (s *nameConstraintState) check(c *x509.Certificate) error {
 	names, err := certNames(c)
 	if err != nil {
 		return err
+	}
+	subtrees := len(s.excluded)
+	for _, set := range s.permitted {
+		subtrees += len(set)
+	}
+	if len(names)*subtrees > maxNameChecks {
+		return fmt.Errorf("%d names against %d subtrees exceeds the limit of %d comparisons", len(names), subtrees, maxNameChecks)
 	}
 	for _, n := range names {
 		if err := s.checkName(n); err != nil {

@@ -19,13 +19,30 @@ type pathOutcome struct {
 // was built (6.1.3 (a)(1)); they are not re-checked here.
 func validatePath(p certPath, at time.Time, popts policyOptions) (*pathOutcome, error) {
 	n := p.n()
-	// 6.1.2 initialisation.
+	// Validity is to the second (RFC 5280 4.1.2.5).
+	at = at.Truncate(time.Second)
+	if err := checkAnchor(p.anchor, at, n); err != nil {
+		return nil, err
+	}
+	// 6.1.2 initialisation, with the anchor's own constraints applied as
+	// RFC 5937 describes: its name constraints and path length.
 	var (
 		workingIssuer = p.anchor.RawSubject
 		maxPathLength = n
 		names         nameConstraintState
 		policy        = newPolicyValidator(popts, n)
 	)
+	if pl, ok := anchorPathLen(p.anchor); ok && pl < maxPathLength {
+		maxPathLength = pl
+	}
+	anchorNC, err := certNameConstraints(p.anchor)
+	if err != nil {
+		return nil, newError(ReasonUntrusted, n, err, "trust anchor %q has an unusable name constraints extension",
+			describeName(p.anchor.RawSubject))
+	}
+	if anchorNC != nil {
+		names.add(anchorNC)
+	}
 	for i := 1; i <= n; i++ {
 		c := p.at(i)
 		depth := n - i // our depth: 0 is the leaf
@@ -61,6 +78,9 @@ func validatePath(p certPath, at time.Time, popts policyOptions) (*pathOutcome, 
 		if oid, ok := unhandledCritical(c); ok {
 			return nil, newError(ReasonUntrusted, depth, nil, "certificate %q has an unrecognised critical extension %s",
 				describeName(c.RawSubject), oid)
+		}
+		if err := checkProfile(c); err != nil {
+			return nil, newError(ReasonUntrusted, depth, err, "certificate %q is malformed", describeName(c.RawSubject))
 		}
 		// A name constraints extension must be well formed, critical and in
 		// a CA certificate (RFC 5280 4.2.1.10), the leaf included.
@@ -98,7 +118,7 @@ func validatePath(p certPath, at time.Time, popts policyOptions) (*pathOutcome, 
 			}
 		}
 		// (n) key usage.
-		if c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageCertSign == 0 {
+		if !canSignCerts(c) {
 			return nil, newError(ReasonUntrusted, depth, nil, "certificate %q may not sign certificates (keyUsage lacks keyCertSign)",
 				describeName(c.RawSubject))
 		}

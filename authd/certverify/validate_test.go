@@ -46,7 +46,9 @@ func TestPathValidation(t *testing.T) {
 	// Key rollover: a self-issued certificate under a pathLen 0 CA does
 	// not count against the path length (RFC 5280 6.1.4 (l)).
 	rollKey := newTestKey(t)
-	rollover := issue(t, pathLen0CA, caTemplate("PathLen0"), rollKey)
+	rolloverTmpl := caTemplate("PathLen0")
+	rolloverTmpl.AuthorityKeyId = pathLen0CA.cert.SubjectKeyId // Go omits it for self-issued certificates
+	rollover := issue(t, pathLen0CA, rolloverTmpl, rollKey)
 
 	expiredTmpl := caTemplate("Expired Intermediate")
 	expiredTmpl.NotAfter = testEpoch.AddDate(0, 0, -1)

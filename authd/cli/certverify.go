@@ -114,8 +114,14 @@ func certVerify(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	warn := func(file string, err error) { fmt.Fprintf(stderr, "authd: warning: %s: skipped: %v\n", file, err) }
-	if cfg.Roots, err = readCertFiles(roots, nil); err != nil {
+	// A trust anchor that does not parse is skipped like any unusable
+	// certificate; with none left, nothing can be trusted.
+	if cfg.Roots, err = readCertFiles(roots, warn); err != nil {
 		return err
+	}
+	if len(cfg.Roots) == 0 {
+		fmt.Fprintf(stdout, "invalid: %s: no usable trust anchor in the --roots files\n", certverify.ReasonUntrusted)
+		return errInvalid
 	}
 	if cfg.Intermediates, err = readCertFiles(inters, warn); err != nil {
 		return err
@@ -233,9 +239,9 @@ func readFile(path string) ([]byte, error) {
 	return data, nil
 }
 
-// readCertFiles reads certificates from files. Unparseable certificates
-// are fatal when warn is nil (trust anchors) and skipped with a warning
-// otherwise (an unparseable untrusted certificate is merely unusable).
+// readCertFiles reads certificates from files. A file that cannot be read
+// or holds no certificate at all is a usage error; a certificate in it that
+// does not parse is skipped with a warning (it is merely unusable).
 func readCertFiles(paths []string, warn func(string, error)) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	for _, p := range paths {
@@ -248,9 +254,6 @@ func readCertFiles(paths []string, warn func(string, error)) ([]*x509.Certificat
 			return nil, usagef("%s: %v", p, err)
 		}
 		for _, b := range bad {
-			if warn == nil {
-				return nil, usagef("%s: %v", p, b)
-			}
 			warn(p, b)
 		}
 		out = append(out, certs...)
