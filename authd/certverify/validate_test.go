@@ -6,6 +6,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -167,5 +169,30 @@ func TestNameConstraintsInPath(t *testing.T) {
 	}
 	if _, err := verifyWith(t, issue(t, ca, badLeaf, nil).cert, roots, pool); ReasonOf(err) != ReasonUntrusted {
 		t.Errorf("excluded name: want %s, got %v", ReasonUntrusted, err)
+	}
+}
+
+// TestNameConstraintWorkIsBounded: a certificate whose names times the
+// subtrees in force exceed maxNameChecks is refused rather than checked.
+func TestNameConstraintWorkIsBounded(t *testing.T) {
+	root := issue(t, nil, caTemplate("Root"), nil)
+	nc := caTemplate("Many Subtrees CA")
+	nc.PermittedDNSDomainsCritical = true
+	for i := range 600 {
+		nc.PermittedDNSDomains = append(nc.PermittedDNSDomains, fmt.Sprintf("d%d.example", i))
+	}
+	ca := issue(t, root, nc, nil)
+	few, many := leafTemplate("few names"), leafTemplate("many names")
+	few.DNSNames = []string{"host.d1.example"}
+	for i := range 600 {
+		many.DNSNames = append(many.DNSNames, fmt.Sprintf("h.d%d.example", i))
+	}
+	roots, pool := []*x509.Certificate{root.cert}, []*x509.Certificate{ca.cert}
+	if _, err := verifyWith(t, issue(t, ca, few, nil).cert, roots, pool); err != nil {
+		t.Fatalf("few names: %v", err)
+	}
+	_, err := verifyWith(t, issue(t, ca, many, nil).cert, roots, pool)
+	if ReasonOf(err) != ReasonUntrusted || !strings.Contains(err.Error(), "exceeds the limit") {
+		t.Fatalf("many names: want a work-limit refusal, got %v", err)
 	}
 }
