@@ -43,7 +43,7 @@ func canSignCerts(c *x509.Certificate) bool {
 }
 
 // checkProfile applies the section 4 rules to any certificate of a path.
-func checkProfile(c *x509.Certificate) error {
+func checkProfile(c *x509.Certificate, sigs *sigCache) error {
 	isCA := c.BasicConstraintsValid && c.IsCA
 	// 4.2.1.9: keyCertSign only with cA.
 	if hasKeyUsage(c) && c.KeyUsage&x509.KeyUsageCertSign != 0 && !isCA {
@@ -56,7 +56,7 @@ func checkProfile(c *x509.Certificate) error {
 		}
 		// 4.2.1.1: every certificate but a self-signed one names its
 		// issuer's key.
-		if len(c.AuthorityKeyId) == 0 && !selfSigned(c) {
+		if len(c.AuthorityKeyId) == 0 && !selfSigned(c, sigs) {
 			return errors.New("certificate without an authorityKeyIdentifier keyIdentifier (RFC 5280 4.2.1.1)")
 		}
 	}
@@ -85,7 +85,7 @@ func checkProfile(c *x509.Certificate) error {
 // critical basicConstraints and keyCertSign.
 // depth is the anchor's position in the path (the number of certificates
 // below it).
-func checkAnchor(a *x509.Certificate, at time.Time, depth int) *Error {
+func checkAnchor(a *x509.Certificate, at time.Time, depth int, sigs *sigCache) *Error {
 	if at.Before(a.NotBefore) || at.After(a.NotAfter) {
 		return newError(ReasonExpired, depth, nil, "trust anchor %q is outside its validity (%s to %s)",
 			describeName(a.RawSubject), a.NotBefore.UTC().Format(time.RFC3339), a.NotAfter.UTC().Format(time.RFC3339))
@@ -108,7 +108,7 @@ func checkAnchor(a *x509.Certificate, at time.Time, depth int) *Error {
 		return newError(ReasonUntrusted, depth, nil,
 			"trust anchor %q may not sign certificates (keyUsage lacks keyCertSign)", describeName(a.RawSubject))
 	}
-	if err := checkProfile(a); err != nil {
+	if err := checkProfile(a, sigs); err != nil {
 		return newError(ReasonUntrusted, depth, err, "trust anchor %q is malformed", describeName(a.RawSubject))
 	}
 	return nil
@@ -123,6 +123,6 @@ func anchorPathLen(a *x509.Certificate) (int, bool) {
 }
 
 // selfSigned reports whether c is self-issued and verifies with its own key.
-func selfSigned(c *x509.Certificate) bool {
-	return namesEqual(c.RawSubject, c.RawIssuer) && checkCertSignature(c, c) == nil
+func selfSigned(c *x509.Certificate, sigs *sigCache) bool {
+	return namesEqual(c.RawSubject, c.RawIssuer) && sigs.check(c, c) == nil
 }

@@ -16,12 +16,13 @@ type pathOutcome struct {
 // validatePath runs the RFC 5280 6.1 basic path validation algorithm over
 // p at time at, except revocation (6.1.3 (a)(3)), which the caller checks
 // once the path is otherwise valid. Signatures were verified while the path
-// was built (6.1.3 (a)(1)); they are not re-checked here.
-func validatePath(p certPath, at time.Time, popts policyOptions) (*pathOutcome, error) {
+// was built (6.1.3 (a)(1)); they are not re-checked here. sigs (which may
+// be nil) remembers the self-signature checks the profile rules need.
+func validatePath(p certPath, at time.Time, popts policyOptions, sigs *sigCache) (*pathOutcome, error) {
 	n := p.n()
 	// Validity is to the second (RFC 5280 4.1.2.5).
 	at = at.Truncate(time.Second)
-	if err := checkAnchor(p.anchor, at, n); err != nil {
+	if err := checkAnchor(p.anchor, at, n, sigs); err != nil {
 		return nil, err
 	}
 	// 6.1.2 initialisation, with the anchor's own constraints applied as
@@ -79,7 +80,7 @@ func validatePath(p certPath, at time.Time, popts policyOptions) (*pathOutcome, 
 			return nil, newError(ReasonUntrusted, depth, nil, "certificate %q has an unrecognised critical extension %s",
 				describeName(c.RawSubject), oid)
 		}
-		if err := checkProfile(c); err != nil {
+		if err := checkProfile(c, sigs); err != nil {
 			return nil, newError(ReasonUntrusted, depth, err, "certificate %q is malformed", describeName(c.RawSubject))
 		}
 		// A name constraints extension must be well formed, critical and in

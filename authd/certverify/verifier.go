@@ -217,7 +217,7 @@ func (v *Verifier) checkPath(ctx context.Context, p certPath, pool []*x509.Certi
 	if signerDepth > 0 {
 		popts = policyOptions{} // a CRL signer is validated with RFC 5280 defaults
 	}
-	out, err := validatePath(p, at, popts)
+	out, err := validatePath(p, at, popts, &v.sigs)
 	if err != nil {
 		return nil, err
 	}
