@@ -130,6 +130,11 @@ func (b *pathBuilder) signedBy(child, parent *x509.Certificate) bool {
 		return false
 	}
 	b.sigChecks++
+	if dsaInherits(parent.PublicKey) {
+		// The parent's DSA parameters come from its own issuer, not known
+		// yet: resolveDSAParams checks this signature once the path is.
+		return true
+	}
 	err := b.sigs.check(parent, child)
 	if err != nil {
 		b.lastErr = fmt.Errorf("signature of %q by %q does not verify: %w",
@@ -167,7 +172,10 @@ func describeName(raw []byte) string {
 // copy each time); CRLs by identity (they are long-lived objects held by
 // the configuration or the fetcher's cache, and hashing a large CRL would
 // cost more than verifying it). Bounded: a map is emptied when full. A nil
-// *sigCache verifies every time.
+// *sigCache verifies every time. A check made with a DSA key whose
+// parameters come from the path is never remembered: the keys identify
+// certificates, and one certificate's key can be completed differently on
+// different paths (dsaparams.go).
 type sigCache struct {
 	mu      sync.Mutex
 	entries map[sigKey]error    // guarded by mu
@@ -184,7 +192,7 @@ type crlSigKey struct {
 const sigCacheMax = 1 << 14
 
 func (s *sigCache) check(parent, child *x509.Certificate) error {
-	if s == nil {
+	if s == nil || inheritsDSAParams(parent) {
 		return checkCertSignature(parent, child)
 	}
 	k := sigKey{sha256.Sum256(child.Raw), sha256.Sum256(parent.Raw)}
@@ -196,7 +204,7 @@ func (s *sigCache) checkCRL(signer *x509.Certificate, crl *x509.RevocationList) 
 	verify := func() error {
 		return checkSignature(signer, crl.SignatureAlgorithm, crl.RawTBSRevocationList, crl.Signature)
 	}
-	if s == nil {
+	if s == nil || inheritsDSAParams(signer) {
 		return verify()
 	}
 	return cached(s, &s.crls, crlSigKey{crl, signer}, verify)

@@ -1,6 +1,7 @@
 package certverify
 
 import (
+	"crypto/dsa" //nolint:staticcheck // DSA keys are parsed for RFC 5280 conformance; nothing here signs with them.
 	"crypto/x509"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -10,20 +11,43 @@ import (
 // oidDistPointsDER is the DER content of 2.5.29.31 (cRLDistributionPoints).
 const oidDistPointsDER = "\x55\x1d\x1f"
 
-// parseCertificate is x509.ParseCertificate plus one encoding RFC 5280
-// allows and crypto/x509 refuses: a cRLDistributionPoints extension whose
-// distribution point is a nameRelativeToCRLIssuer (4.2.1.13). Such a
-// certificate is parsed with that extension's value blanked, and then
-// given back what was blanked: Raw and RawTBSCertificate (so signatures are
-// checked over what was signed), the extension's value (which this
-// package's CRL code reads), and the distribution points' URIs.
+// parseCertificate is x509.ParseCertificate plus encodings RFC 5280
+// allows and crypto/x509 refuses:
+//
+//   - a cRLDistributionPoints extension whose distribution point is a
+//     nameRelativeToCRLIssuer (4.2.1.13): the certificate is parsed with
+//     that extension's value blanked, and then given back the extension's
+//     value (which this package's CRL code reads) and the distribution
+//     points' URIs;
+//   - a DSA key whose parameters are inherited from the issuer's key
+//     (RFC 3279 2.3.2, RFC 5280 6.1.4 (e)): the certificate is parsed with
+//     placeholder parameters, and then given a *dsa.PublicKey with only Y
+//     set, which the path completes (dsaparams.go).
+//
+// Either way Raw, RawTBSCertificate and RawSubjectPublicKeyInfo are the
+// original bytes, so signatures are checked over what was signed.
 func parseCertificate(der []byte) (*x509.Certificate, error) {
 	c, err := x509.ParseCertificate(der)
 	if err == nil {
 		return c, nil
 	}
-	rewritten, tbs, orig, ok := blankRelativeDistPoints(der)
+	tbs, sigAlg, sig, ok := splitCertificate(der)
 	if !ok {
+		return nil, err
+	}
+	newTBS, dpValue := blankRelativeDistPoints(tbs)
+	newTBS, spki := withDSAPlaceholder(newTBS)
+	if dpValue == nil && spki == nil {
+		return nil, err
+	}
+	b := cryptobyte.NewBuilder(nil)
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(newTBS)
+		b.AddBytes(sigAlg)
+		b.AddBytes(sig)
+	})
+	rewritten, berr := b.Bytes()
+	if berr != nil {
 		return nil, err
 	}
 	c, err2 := x509.ParseCertificate(rewritten)
@@ -31,14 +55,32 @@ func parseCertificate(der []byte) (*x509.Certificate, error) {
 		return nil, err // the original complaint is the useful one
 	}
 	c.Raw, c.RawTBSCertificate = der, tbs
+	if spki != nil {
+		k, ok := c.PublicKey.(*dsa.PublicKey)
+		if !ok {
+			return nil, err
+		}
+		c.RawSubjectPublicKeyInfo = spki
+		c.PublicKey = &dsa.PublicKey{Y: k.Y}
+	}
+	if dpValue != nil && !restoreDistPoints(c, dpValue) {
+		return nil, err
+	}
+	return c, nil
+}
+
+// restoreDistPoints gives c back the cRLDistributionPoints extension value
+// orig that was blanked for parsing, and the URIs of its distribution
+// points.
+func restoreDistPoints(c *x509.Certificate, orig []byte) bool {
 	for i := range c.Extensions {
 		if c.Extensions[i].Id.Equal(crlOIDDistPoints) {
 			c.Extensions[i].Value = orig
 		}
 	}
-	dps, derr := parseDistPoints(orig)
-	if derr != nil {
-		return nil, err
+	dps, err := parseDistPoints(orig)
+	if err != nil {
+		return false
 	}
 	c.CRLDistributionPoints = nil
 	for _, dp := range dps {
@@ -48,24 +90,28 @@ func parseCertificate(der []byte) (*x509.Certificate, error) {
 			}
 		}
 	}
-	return c, nil
+	return true
 }
 
-// blankRelativeDistPoints returns der with the value of a
-// cRLDistributionPoints extension that uses nameRelativeToCRLIssuer
-// replaced by an empty SEQUENCE, the original TBSCertificate and the
-// original extension value. ok is false when der has no such extension or
-// is not shaped like a certificate.
-func blankRelativeDistPoints(der []byte) (rewritten, tbs, orig []byte, ok bool) {
+// splitCertificate returns the three elements of a DER Certificate.
+func splitCertificate(der []byte) (tbs, sigAlg, sig []byte, ok bool) {
 	in := cryptobyte.String(der)
-	var cert, tbsElem, sigAlg, sig cryptobyte.String
+	var cert, tbsElem, algElem, sigElem cryptobyte.String
 	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !in.Empty() ||
 		!cert.ReadASN1Element(&tbsElem, cbasn1.SEQUENCE) ||
-		!cert.ReadASN1Element(&sigAlg, cbasn1.SEQUENCE) ||
-		!cert.ReadASN1Element(&sig, cbasn1.BIT_STRING) || !cert.Empty() {
+		!cert.ReadASN1Element(&algElem, cbasn1.SEQUENCE) ||
+		!cert.ReadASN1Element(&sigElem, cbasn1.BIT_STRING) || !cert.Empty() {
 		return nil, nil, nil, false
 	}
-	newTBS, ok := rewriteExtension(tbsElem, oidDistPointsDER, func(value []byte) []byte {
+	return tbsElem, algElem, sigElem, true
+}
+
+// blankRelativeDistPoints returns tbs (a DER TBSCertificate) with the
+// value of a cRLDistributionPoints extension that uses
+// nameRelativeToCRLIssuer replaced by an empty SEQUENCE, and the original
+// value. It returns tbs and nil when there is no such extension.
+func blankRelativeDistPoints(tbs []byte) (out, orig []byte) {
+	newTBS, ok := rewriteExtension(tbs, oidDistPointsDER, func(value []byte) []byte {
 		dps, err := parseDistPoints(value)
 		if err != nil {
 			return value
@@ -79,19 +125,9 @@ func blankRelativeDistPoints(der []byte) (rewritten, tbs, orig []byte, ok bool) 
 		return value
 	})
 	if !ok || orig == nil {
-		return nil, nil, nil, false
+		return tbs, nil
 	}
-	b := cryptobyte.NewBuilder(nil)
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddBytes(newTBS)
-		b.AddBytes(sigAlg)
-		b.AddBytes(sig)
-	})
-	out, err := b.Bytes()
-	if err != nil {
-		return nil, nil, nil, false
-	}
-	return out, tbsElem, orig, true
+	return newTBS, orig
 }
 
 // rewriteExtension re-encodes a DER TBSCertificate with the value of the

@@ -2,8 +2,10 @@ package certverify
 
 import (
 	"context"
+	"crypto/dsa" //nolint:staticcheck // a seed with a DSA key.
 	"crypto/x509"
 	"encoding/pem"
+	"math/big"
 	"testing"
 )
 
@@ -18,6 +20,9 @@ func FuzzParseCertificates(f *testing.F) {
 	f.Add(append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.cert.Raw}),
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.cert.Raw})...))
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
+	// A DSA key that inherits its parameters (parsed by parseCertificate's fallback).
+	f.Add(handIssue(f, &handCA{cert: root.cert, key: root.key}, "Fuzz DSA",
+		dsaSPKI(f, &dsa.PublicKey{Y: big.NewInt(12345)}, "absent"), true))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		certs, bad, err := ParseCertificates(data)
 		if err != nil && (len(certs) > 0 || len(bad) > 0) {

@@ -15,7 +15,9 @@ import (
 // checkSignature verifies that signer's public key produced signature over
 // signed with algo. It is crypto/x509's low-level check (which performs no
 // constraint checks of its own, and rejects MD5) plus DSA, which crypto/x509
-// parses but will not verify and which older PKIs still contain.
+// parses but will not verify and which older PKIs still contain. A DSA key
+// whose parameters are inherited verifies nothing until a path has
+// completed it (resolveDSAParams).
 func checkSignature(signer *x509.Certificate, algo x509.SignatureAlgorithm, signed, signature []byte) error {
 	err := signer.CheckSignature(algo, signed, signature)
 	if !errors.Is(err, x509.ErrUnsupportedAlgorithm) {
@@ -24,6 +26,9 @@ func checkSignature(signer *x509.Certificate, algo x509.SignatureAlgorithm, sign
 	pub, ok := signer.PublicKey.(*dsa.PublicKey)
 	if !ok {
 		return err
+	}
+	if dsaInherits(pub) {
+		return errDSAParamsUnknown // resolveDSAParams supplies them
 	}
 	var digest []byte
 	switch algo {

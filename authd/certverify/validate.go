@@ -11,18 +11,27 @@ import (
 type pathOutcome struct {
 	// policies is the user-constrained policy set (RFC 5280 6.1.6).
 	policies []x509.OID
+	// path is the path validated, with the DSA keys that inherit their
+	// parameters completed (resolveDSAParams).
+	path certPath
 }
 
 // validatePath runs the RFC 5280 6.1 basic path validation algorithm over
 // p at time at, except revocation (6.1.3 (a)(3)), which the caller checks
 // once the path is otherwise valid. Signatures were verified while the path
-// was built (6.1.3 (a)(1)); they are not re-checked here. sigs (which may
-// be nil) remembers the self-signature checks the profile rules need.
+// was built (6.1.3 (a)(1)), except those made with a DSA key that inherits
+// its parameters, which are checked here; the others are not re-checked.
+// sigs (which may be nil) remembers the self-signature checks the profile
+// rules need.
 func validatePath(p certPath, at time.Time, popts policyOptions, sigs *sigCache) (*pathOutcome, error) {
 	n := p.n()
 	// Validity is to the second (RFC 5280 4.1.2.5).
 	at = at.Truncate(time.Second)
 	if err := checkAnchor(p.anchor, at, n, sigs); err != nil {
+		return nil, err
+	}
+	p, err := resolveDSAParams(p)
+	if err != nil {
 		return nil, err
 	}
 	// 6.1.2 initialisation, with the anchor's own constraints applied as
@@ -94,7 +103,7 @@ func validatePath(p certPath, at time.Time, popts policyOptions, sigs *sigCache)
 			break
 		}
 		// 6.1.4 preparation for certificate i+1.
-		workingIssuer = c.RawSubject // (c); (d)-(f) the key is used at build time
+		workingIssuer = c.RawSubject // (c); (d)-(f): build time and resolveDSAParams
 		// (g) name constraints.
 		if nc != nil {
 			names.add(nc)
@@ -129,7 +138,7 @@ func validatePath(p certPath, at time.Time, popts policyOptions, sigs *sigCache)
 	if err != nil {
 		return nil, newError(ReasonUntrusted, 0, err, "no acceptable certificate policy")
 	}
-	return &pathOutcome{policies: pols}, nil
+	return &pathOutcome{policies: pols, path: p}, nil
 }
 
 // unhandledCritical returns the first critical extension of c that neither

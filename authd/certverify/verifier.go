@@ -80,6 +80,8 @@ func (l LoginPolicy) isZero() bool {
 // Result describes a successful verification.
 type Result struct {
 	// Chain is the validated path, leaf first, ending with the trust anchor.
+	// A certificate whose DSA key inherits its parameters (RFC 3279 2.3.2)
+	// appears as a copy whose PublicKey carries them.
 	Chain []*x509.Certificate
 	// Policies is the user-constrained policy set of the path.
 	Policies []x509.OID
@@ -221,6 +223,7 @@ func (v *Verifier) checkPath(ctx context.Context, p certPath, pool []*x509.Certi
 	if err != nil {
 		return nil, err
 	}
+	p = out.path // DSA keys that inherit parameters completed, for CRL signatures
 	if signerDepth == 0 {
 		if err := v.checkLogin(p.certs[0], out.policies); err != nil {
 			return nil, err
