@@ -14,6 +14,7 @@ import (
 
 	"github.com/carespine/spineauth/authd/certverify"
 	"github.com/carespine/spineauth/authd/config"
+	"github.com/carespine/spineauth/authd/server"
 )
 
 // stringList is a repeatable flag.
@@ -109,7 +110,7 @@ func certVerify(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return usagef("--login-policy: %v", err)
 		}
-		if cfg.Login, err = loginPolicyOf(c.PKI.Login); err != nil {
+		if cfg.Login, err = server.LoginPolicy(c.PKI.Login); err != nil {
 			return usagef("--login-policy: %v", err)
 		}
 	}
@@ -195,30 +196,6 @@ func printRefusal(w io.Writer, err error) {
 		return
 	}
 	fmt.Fprintf(w, "invalid: %s: %v\n", certverify.ReasonOf(err), err)
-}
-
-func loginPolicyOf(l config.Login) (certverify.LoginPolicy, error) {
-	var p certverify.LoginPolicy
-	ku, ok := certverify.ParseKeyUsage(l.KeyUsage)
-	if !ok {
-		return p, fmt.Errorf("unknown key usage in %v", l.KeyUsage)
-	}
-	p.KeyUsage = ku
-	for _, s := range l.ExtKeyUsage {
-		oid, err := x509.ParseOID(s)
-		if err != nil {
-			return p, err
-		}
-		p.ExtKeyUsage = append(p.ExtKeyUsage, oid)
-	}
-	for _, s := range l.RequiredPolicies {
-		oid, err := x509.ParseOID(s)
-		if err != nil {
-			return p, err
-		}
-		p.RequiredPolicies = append(p.RequiredPolicies, oid)
-	}
-	return p, nil
 }
 
 // readFile reads a bounded input file.

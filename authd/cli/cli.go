@@ -30,7 +30,9 @@ var errInvalid = errors.New("invalid")
 const topUsage = `usage: authd <command> [arguments]
 
 commands:
-  cert verify   verify a certificate the way the login path does
+  serve --config FILE   run the daemon
+  dev                   run the embedded default with demo data (see its output)
+  cert verify           verify a certificate the way the login path does
 `
 
 // Main runs authd with args (without the program name) and returns the
@@ -64,6 +66,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usagef("unknown cert subcommand; try: authd cert verify")
 		}
 		return certVerify(ctx, args[2:], stdout, stderr)
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "dev":
+		return dev(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, topUsage)
 		return nil

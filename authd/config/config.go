@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -19,7 +21,55 @@ const maxFileSize = 1 << 20
 
 // Config is authd's configuration.
 type Config struct {
-	PKI PKI `yaml:"pki"`
+	// Listen is the address of the HTTP API (default 127.0.0.1:8089).
+	Listen string `yaml:"listen"`
+	// Audience names this service in login challenges, normally its
+	// public URL (default http://<listen>).
+	Audience string   `yaml:"audience"`
+	TLS      TLS      `yaml:"tls"`
+	Store    Store    `yaml:"store"`
+	Sessions Sessions `yaml:"sessions"`
+	// Catalogue is an RBAC catalogue file; empty means the built-in one.
+	Catalogue string `yaml:"catalogue"`
+	Log       Log    `yaml:"log"`
+	PKI       PKI    `yaml:"pki"`
+}
+
+// TLS configures HTTPS. Without it authd serves plain HTTP, which is only
+// allowed on a loopback address.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Store configures the registration store.
+type Store struct {
+	Driver string `yaml:"driver"` // sqlite (default)
+	Path   string `yaml:"path"`   // SQLite file (default authd.db beside the config)
+}
+
+// Sessions configures the session and challenge stores.
+type Sessions struct {
+	Backend     string        `yaml:"backend"`      // memory (default) | redis
+	Lifetime    time.Duration `yaml:"lifetime"`     // absolute, default 10h
+	IdleTimeout time.Duration `yaml:"idle_timeout"` // default 30m
+	Redis       Redis         `yaml:"redis"`
+}
+
+// Redis configures a Redis backend: one address for a single node,
+// several for Cluster, or MasterName with Sentinel addresses.
+type Redis struct {
+	Addrs       []string `yaml:"addrs"`
+	MasterName  string   `yaml:"master_name"`
+	DB          int      `yaml:"db"`
+	PasswordEnv string   `yaml:"password_env"` // name of the environment variable holding the password
+	KeyPrefix   string   `yaml:"key_prefix"`   // default "spineauth:"
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info (default) | warn | error
+	Format string `yaml:"format"` // json (default) | text
 }
 
 // PKI configures certificate verification for logins.
@@ -95,6 +145,40 @@ func Parse(data []byte) (*Config, error) {
 }
 
 func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8089"
+	}
+	if c.Audience == "" {
+		scheme := "http"
+		if c.TLS.CertFile != "" {
+			scheme = "https"
+		}
+		c.Audience = scheme + "://" + c.Listen
+	}
+	if c.Store.Driver == "" {
+		c.Store.Driver = "sqlite"
+	}
+	if c.Store.Path == "" {
+		c.Store.Path = "authd.db"
+	}
+	if c.Sessions.Backend == "" {
+		c.Sessions.Backend = "memory"
+	}
+	if c.Sessions.Lifetime == 0 {
+		c.Sessions.Lifetime = 10 * time.Hour
+	}
+	if c.Sessions.IdleTimeout == 0 {
+		c.Sessions.IdleTimeout = 30 * time.Minute
+	}
+	if c.Sessions.Redis.KeyPrefix == "" {
+		c.Sessions.Redis.KeyPrefix = "spineauth:"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
 	r := &c.PKI.Revocation
 	if r.Mode == "" {
 		r.Mode = ModeHardFail
@@ -116,6 +200,46 @@ func ptr[T any](v T) *T { return &v }
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		bad("listen: %q is not host:port: %v", c.Listen, err)
+	} else if c.TLS.CertFile == "" && !isLoopback(host) {
+		bad("listen: plain HTTP is only allowed on a loopback address; configure tls.cert_file and tls.key_file to listen on %q", c.Listen)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls: cert_file and key_file go together")
+	}
+	if u, err := url.Parse(c.Audience); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad("audience: %q is not an http(s) URL", c.Audience)
+	}
+	if c.Store.Driver != "sqlite" {
+		bad("store.driver: %q is not supported (sqlite)", c.Store.Driver)
+	}
+	switch c.Sessions.Backend {
+	case "memory":
+	case "redis":
+		if len(c.Sessions.Redis.Addrs) == 0 {
+			bad("sessions.redis.addrs: at least one address is required for the redis backend")
+		}
+	default:
+		bad("sessions.backend: %q is not one of memory, redis", c.Sessions.Backend)
+	}
+	if c.Sessions.Lifetime < time.Minute || c.Sessions.Lifetime > 24*time.Hour {
+		bad("sessions.lifetime: %s is outside 1m..24h", c.Sessions.Lifetime)
+	}
+	if c.Sessions.IdleTimeout < time.Minute || c.Sessions.IdleTimeout > c.Sessions.Lifetime {
+		bad("sessions.idle_timeout: %s is outside 1m..lifetime", c.Sessions.IdleTimeout)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format: %q is not one of json, text", c.Log.Format)
+	}
 	r := c.PKI.Revocation
 	switch r.Mode {
 	case ModeHardFail, ModeSoftFail, ModeOff:
@@ -146,9 +270,25 @@ func (c *Config) Validate() error {
 func (c *Config) resolve(dir string) {
 	for _, list := range []*[]string{&c.PKI.Roots, &c.PKI.Intermediates, &c.PKI.CRLs} {
 		for i, p := range *list {
-			if !filepath.IsAbs(p) {
-				(*list)[i] = filepath.Join(dir, p)
-			}
+			(*list)[i] = resolvePath(dir, p)
 		}
 	}
+	for _, p := range []*string{&c.Store.Path, &c.Catalogue, &c.TLS.CertFile, &c.TLS.KeyFile} {
+		*p = resolvePath(dir, *p)
+	}
+}
+
+func resolvePath(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

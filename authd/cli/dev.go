@@ -1,0 +1,246 @@
+package cli
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/carespine/spineauth/authd/certverify"
+	"github.com/carespine/spineauth/authd/config"
+	"github.com/carespine/spineauth/authd/server"
+	"github.com/carespine/spineauth/pkcs11"
+	"github.com/carespine/spineauth/pkcs11/softhsm"
+	"github.com/carespine/spineauth/registration"
+)
+
+// Demo credentials of `authd dev`. They protect throwaway SoftHSM tokens
+// holding the committed test keys, and are printed on purpose.
+const (
+	devPIN   = "123456"
+	devSOPIN = "87654321"
+)
+
+// devUsers are the demo users whose cards become SoftHSM tokens.
+var devUsers = []struct{ uid, label string }{
+	{"555000000011", "alice"},
+	{"555000000012", "bob"},
+	{"555000000013", "carol"},
+	{"555000000014", "dan"},
+}
+
+// dev implements `authd dev`: the embedded default (SQLite, in-memory
+// sessions, the committed test PKI) with demo people, roles and SoftHSM
+// tokens made on first run, and a printed walkthrough.
+func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("authd dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", ".authd-dev", "data `folder` (database, SoftHSM tokens, generated config)")
+	pkiDir := fs.String("pki", "testkeys/pki", "test PKI `folder`")
+	listen := fs.String("listen", "127.0.0.1:8089", "listen `address` (loopback)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() != 0 {
+		return usagef("authd dev takes no arguments")
+	}
+	pki, err := filepath.Abs(*pkiDir)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(pki, "root.pem")); err != nil {
+		return usagef("test PKI not found in %s (run from the project root or pass --pki): %v", pki, err)
+	}
+	data, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(data, "authd.yaml")
+	if err := os.WriteFile(cfgPath, devConfig(*listen, pki), 0o600); err != nil {
+		return err
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	logger := server.NewLogger(stderr, cfg.Log)
+	hsm, err := devTokens(ctx, data, pki)
+	if err != nil {
+		return fmt.Errorf("SoftHSM tokens: %w", err)
+	}
+	return runServer(ctx, cfg, server.Options{Logger: logger}, func(srv *server.Server, addr net.Addr) error {
+		if err := devSeed(ctx, srv.Store(), pki); err != nil {
+			return fmt.Errorf("demo data: %w", err)
+		}
+		printWalkthrough(stdout, addr.String(), cfgPath, hsm)
+		return nil
+	})
+}
+
+func devConfig(listen, pki string) []byte {
+	return fmt.Appendf(nil, `# Written by authd dev; an example of a complete configuration.
+listen: %[1]s
+audience: http://%[1]s
+store:
+  driver: sqlite
+  path: authd.db
+sessions:
+  backend: memory
+  lifetime: 10h
+  idle_timeout: 30m
+log:
+  level: info
+  format: text
+pki:
+  roots: [%[2]s/root.pem]
+  intermediates: [%[2]s/subca.pem]
+  crls: [%[2]s/root.crl, %[2]s/auth.crl]
+  revocation:
+    mode: hard-fail
+    network: false
+  login:
+    key_usage: [digitalSignature]
+    ext_key_usage: [1.3.6.1.5.5.7.3.2]
+    required_policies: [1.3.6.1.4.1.58888.1.1.1]
+`, listen, pki)
+}
+
+// devSeed loads the demo world into an empty store.
+func devSeed(ctx context.Context, store registration.Store, pki string) error {
+	if _, err := store.Person(ctx, devUsers[0].uid); err == nil {
+		return nil // seeded on an earlier run
+	} else if !errors.Is(err, registration.ErrNotFound) {
+		return err
+	}
+	cards, err := cardCerts(pki)
+	if err != nil {
+		return err
+	}
+	return registration.SeedDemo(ctx, store, time.Now(), cards)
+}
+
+// cardCerts reads the card certificates of the test PKI, grouped by the
+// user id in their subject.
+func cardCerts(pki string) (map[string][]*x509.Certificate, error) {
+	files, err := filepath.Glob(filepath.Join(pki, "card-*.pem"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]*x509.Certificate{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "card-tampered.pem") {
+			continue // a forgery of Alice's card, kept for negative tests only
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		certs, _, err := certverify.ParseCertificates(data)
+		if err != nil || len(certs) == 0 {
+			continue
+		}
+		uid, _, ok := strings.Cut(certs[0].Subject.CommonName, "_")
+		if ok && registration.ValidateUserID(uid) == nil {
+			out[uid] = append(out[uid], certs[0])
+		}
+	}
+	return out, nil
+}
+
+// devHSM describes the demo tokens.
+type devHSM struct {
+	conf   string
+	module string
+	labels []string
+}
+
+// devTokens makes one SoftHSM token per demo card (RSA and EC) on first
+// run, under data/softhsm.
+func devTokens(ctx context.Context, data, pki string) (*devHSM, error) {
+	module, err := softhsm.ModulePath()
+	if err != nil {
+		return nil, err
+	}
+	env, err := softhsm.NewEnv(filepath.Join(data, "softhsm"))
+	if err != nil {
+		return nil, err
+	}
+	hsm := &devHSM{conf: env.ConfPath, module: module}
+	marker := filepath.Join(data, "softhsm", ".made")
+	made := fileExists(marker)
+	pin, _ := pkcs11.NewPIN(devPIN)
+	so, _ := pkcs11.NewPIN(devSOPIN)
+	for _, u := range devUsers {
+		for _, kind := range []string{"rsa", "ec"} {
+			label := u.label + "-" + kind
+			hsm.labels = append(hsm.labels, label)
+			if made {
+				continue
+			}
+			base := filepath.Join(pki, "card-"+u.uid+"-"+kind)
+			key, err := os.ReadFile(base + ".key")
+			if err != nil {
+				return nil, err
+			}
+			cert, err := os.ReadFile(base + ".pem")
+			if err != nil {
+				return nil, err
+			}
+			if err := env.CreateToken(ctx, label, pin, so, key, cert); err != nil {
+				return nil, fmt.Errorf("token %s: %w", label, err)
+			}
+		}
+	}
+	sort.Strings(hsm.labels)
+	if !made {
+		if err := os.WriteFile(marker, nil, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return hsm, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func printWalkthrough(w io.Writer, addr, cfgPath string, hsm *devHSM) {
+	fmt.Fprintf(w, `authd dev is running on http://%[1]s (config: %[2]s)
+
+Demo users (smartcards are SoftHSM tokens; PIN %[3]s, SO PIN %[4]s):
+  alice-rsa, alice-ec  555000000011 Alice Carter  clinician, two role profiles
+  bob-rsa, bob-ec      555000000012 Bob Singh     nurse
+  carol-rsa, carol-ec  555000000013 Carol Jones   RA agent and sponsor
+  dan-rsa, dan-ec      555000000014 Dan Okafor    privacy officer
+
+Try a card login (in another terminal, from the project root):
+  export SOFTHSM2_CONF=%[5]s
+  printf %[3]s > /tmp/pin && chmod 600 /tmp/pin
+  go run ./cmd/cardagent login --authd http://%[1]s --module %[6]s \
+      --token alice-rsa --pin-file /tmp/pin --workstation ws-01
+
+It prints the session. Then, with the token it printed:
+  curl -s -H "Authorization: Bearer $TOKEN" http://%[1]s/v1/session
+  curl -s -X PUT -H "Authorization: Bearer $TOKEN" -d '{"role_profile_id":"<id>"}' http://%[1]s/v1/session/role
+  curl -s -X DELETE -H "Authorization: Bearer $TOKEN" http://%[1]s/v1/session
+
+Check a certificate the way login does:
+  go run ./cmd/authd cert verify --roots testkeys/pki/root.pem --intermediates testkeys/pki/subca.pem \
+      --crl testkeys/pki/root.crl --crl testkeys/pki/auth.crl --no-network testkeys/pki/card-revoked.pem
+
+Health and metrics: http://%[1]s/healthz  /readyz  /metrics
+Stop with Ctrl-C.
+`, addr, cfgPath, devPIN, devSOPIN, hsm.conf, hsm.module)
+}

@@ -1,0 +1,72 @@
+package pkcs11_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/carespine/spineauth/pkcs11"
+)
+
+// The workstation agent's login: open the card, show who it belongs to,
+// ask for the PIN, sign the server's challenge.
+func Example() {
+	ctx := context.Background()
+	mod, err := pkcs11.Open("/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer mod.Close()
+
+	tok, err := mod.OpenToken(ctx, pkcs11.Selector{}) // the only card present
+	if err != nil {
+		fmt.Println(err) // e.g. "pkcs11: open token: no card found: ..."
+		return
+	}
+	defer tok.Close()
+
+	cert, err := tok.AuthCertificate(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("card of", cert.Subject.CommonName)
+
+	pin, err := pkcs11.NewPIN("123456") // typed by the user
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	err = tok.Login(ctx, pin)
+	var pe *pkcs11.PINError
+	switch {
+	case errors.As(err, &pe) && pe.RetriesLeft > 0:
+		fmt.Printf("wrong PIN, %d tries left\n", pe.RetriesLeft)
+		return
+	case errors.Is(err, pkcs11.ErrPINLocked):
+		fmt.Println("card locked: see your RA")
+		return
+	case errors.Is(err, pkcs11.ErrTokenRemoved):
+		fmt.Println("card removed")
+		return
+	case err != nil:
+		fmt.Println(err)
+		return
+	}
+
+	signer, err := tok.Signer(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	digest := sha256.Sum256([]byte("to_sign from /v1/login/challenge"))
+	sig, err := signer.Sign(nil, digest[:], crypto.SHA256)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(len(sig) > 0)
+}

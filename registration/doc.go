@@ -1,0 +1,27 @@
+// Package registration is the registration authority's domain and store:
+// the people who may use the spine, the organisations they work for, their
+// role profiles (job role, activities and workgroups at an organisation)
+// and their smartcards. The login path reads it to turn a card certificate
+// into a person and the role profiles they may select; RA operations write
+// it. Later issues add legitimate relationships, consent, alerts and audit
+// as further tables and Store methods.
+//
+// What is here:
+//
+//   - Domain types with validation at the edge (Person, Organisation,
+//     RoleProfile, Card and the identifier validators, ValidNHSNumber).
+//   - The national RBAC catalogue as data (Catalogue, DefaultCatalogue,
+//     LoadCatalogue), with the transitive closure of included activities.
+//   - Store, the broad store interface, and its SQLite backend (OpenSQLite)
+//     over portable SQL and embedded migrations that PostgreSQL will share.
+//     Package storetest is the conformance suite every backend runs.
+//   - SeedDemo, the demo world that `authd dev` and tests use.
+//
+// It must not: accept an identifier, code or name it has not validated
+// (every exported entry point checks its input before touching the
+// database, and error messages name fields, never untrusted values); leave
+// a write half done (each Store write is one transaction); decide policy
+// (who may approve, which activities a job role may hold, whether a
+// suspended person may log in: that is the PDP's and the RA layer's job);
+// or import testkeys.
+package registration

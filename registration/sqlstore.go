@@ -1,0 +1,225 @@
+package registration
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// sqlStore implements Store over database/sql with SQL that both SQLite
+// and PostgreSQL accept ($n placeholders, BIGINT microsecond times). A
+// backend supplies the connection pools and classify, which maps its
+// driver's constraint errors onto the error kinds. The queries do not rely
+// on the isolation level: pre-checks give precise errors, the schema's
+// constraints catch whatever a concurrent writer slips past them (and
+// classify turns that into the same kind), and state changes are
+// compare-and-set updates.
+type sqlStore struct {
+	w *sql.DB // writes; for SQLite a single connection
+	r *sql.DB // reads; may be w
+	// now is the clock for timestamps a caller leaves zero.
+	now func() time.Time
+	// classify returns ErrExists or ErrInvalid for a constraint violation
+	// and nil for anything else.
+	classify func(error) error
+
+	closeOnce sync.Once
+}
+
+var _ Store = (*sqlStore)(nil)
+
+// Close closes the connection pools. Calling it again returns nil.
+func (s *sqlStore) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		var rErr error
+		if s.r != s.w {
+			rErr = s.r.Close()
+		}
+		err = errors.Join(rErr, s.w.Close())
+	})
+	return err
+}
+
+// write runs fn in a transaction on the write pool and commits it; any
+// error rolls it back, so no write is ever half done.
+func (s *sqlStore) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return s.wrap(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.wrap(op, err)
+	}
+	return nil
+}
+
+// read runs fn in a read-only transaction on the read pool, so that a
+// record and its child rows come from one snapshot.
+func (s *sqlStore) read(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
+	if err := fn(tx); err != nil {
+		return s.wrap(op, err)
+	}
+	return nil
+}
+
+// wrap adds the operation to err. An error that is already one of the
+// kinds passes through; a constraint violation becomes its kind.
+func (s *sqlStore) wrap(op string, err error) error {
+	if isKind(err) {
+		return err
+	}
+	if kind := s.classify(err); kind != nil {
+		return fmt.Errorf("registration: %s: %w (%v)", op, kind, err)
+	}
+	return fmt.Errorf("registration: %s: %w", op, err)
+}
+
+func isKind(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) ||
+		errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid)
+}
+
+// exists reports whether query (SELECT 1 ... ) returns a row.
+func exists(ctx context.Context, tx *sql.Tx, query string, args ...any) (bool, error) {
+	var one int
+	err := tx.QueryRowContext(ctx, query, args...).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// mustExist returns ErrInvalid naming field when the referenced record
+// (a person or an organisation) is missing.
+func mustExist(ctx context.Context, tx *sql.Tx, field, what, query string, arg any) error {
+	ok, err := exists(ctx, tx, query, arg)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return invalid(field, "names no registered "+what)
+	}
+	return nil
+}
+
+const (
+	personExistsSQL = `SELECT 1 FROM people WHERE uid = $1`
+	orgExistsSQL    = `SELECT 1 FROM organisations WHERE ods = $1`
+)
+
+func toMicros(t time.Time) int64     { return t.UnixMicro() }
+func fromMicros(us int64) time.Time  { return time.UnixMicro(us).UTC() }
+func (s *sqlStore) stamp() time.Time { return normTime(s.now()) }
+
+// CreatePerson implements Store.
+func (s *sqlStore) CreatePerson(ctx context.Context, p Person) error {
+	if p.Version != 0 {
+		return invalid("version", "must be 0 for a new person")
+	}
+	p.Version = 1
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = s.stamp()
+	}
+	if p.UpdatedAt.IsZero() {
+		p.UpdatedAt = p.CreatedAt
+	}
+	p.CreatedAt, p.UpdatedAt = normTime(p.CreatedAt), normTime(p.UpdatedAt)
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	return s.write(ctx, "create person", func(tx *sql.Tx) error {
+		dup, err := exists(ctx, tx, personExistsSQL, p.UID)
+		if err != nil {
+			return err
+		}
+		if dup {
+			return fmt.Errorf("registration: person %s: %w", p.UID, ErrExists)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO people
+			(uid, name, status, version, created_at_us, updated_at_us)
+			VALUES ($1, $2, $3, $4, $5, $6)`,
+			p.UID, p.Name, string(p.Status), p.Version,
+			toMicros(p.CreatedAt), toMicros(p.UpdatedAt))
+		return err
+	})
+}
+
+// Person implements Store.
+func (s *sqlStore) Person(ctx context.Context, uid string) (*Person, error) {
+	if err := ValidateUserID(uid); err != nil {
+		return nil, err
+	}
+	var p Person
+	err := s.read(ctx, "get person", func(tx *sql.Tx) error {
+		var status string
+		var created, updated int64
+		err := tx.QueryRowContext(ctx, `SELECT uid, name, status, version, created_at_us, updated_at_us
+			FROM people WHERE uid = $1`, uid).
+			Scan(&p.UID, &p.Name, &status, &p.Version, &created, &updated)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("registration: person %s: %w", uid, ErrNotFound)
+		}
+		p.Status = PersonStatus(status)
+		p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// CreateOrganisation implements Store.
+func (s *sqlStore) CreateOrganisation(ctx context.Context, o Organisation) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	return s.write(ctx, "create organisation", func(tx *sql.Tx) error {
+		dup, err := exists(ctx, tx, orgExistsSQL, o.ODS)
+		if err != nil {
+			return err
+		}
+		if dup {
+			return fmt.Errorf("registration: organisation %s: %w", o.ODS, ErrExists)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO organisations (ods, name) VALUES ($1, $2)`, o.ODS, o.Name)
+		return err
+	})
+}
+
+// Organisation implements Store.
+func (s *sqlStore) Organisation(ctx context.Context, ods string) (*Organisation, error) {
+	if err := ValidateODSCode(ods); err != nil {
+		return nil, err
+	}
+	var o Organisation
+	err := s.read(ctx, "get organisation", func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT ods, name FROM organisations WHERE ods = $1`, ods).
+			Scan(&o.ODS, &o.Name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("registration: organisation %s: %w", ods, ErrNotFound)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &o, nil
+}

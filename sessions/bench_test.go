@@ -1,0 +1,74 @@
+package sessions_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/carespine/spineauth/sessions"
+	"github.com/carespine/spineauth/sessions/redistest"
+)
+
+// BenchmarkGet measures Get (validate and slide) from parallel goroutines,
+// each on its own sessions, and reports the 99th percentile latency.
+func BenchmarkGet(b *testing.B) {
+	b.Run("Memory", func(b *testing.B) {
+		m := sessions.NewMemory(sessions.Config{})
+		defer m.Close()
+		benchGet(b, m)
+	})
+	b.Run("Redis", func(b *testing.B) {
+		c := redis.NewClient(&redis.Options{Addr: redistest.Addr(b)})
+		b.Cleanup(func() { _ = c.Close() }) // after Prefix's cleanup
+		benchGet(b, sessions.NewRedis(c, sessions.Config{}, redistest.Prefix(b, c)))
+	})
+}
+
+func benchGet(b *testing.B, s sessions.Store) {
+	ctx := context.Background()
+	const n = 1024
+	toks := make([]sessions.Token, n)
+	for i := range toks {
+		tok, _, err := s.Create(ctx, sessions.Session{
+			UserID: fmt.Sprintf("5550%08d", i), CardID: fmt.Sprintf("card-%d", i), CertSerial: "01",
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		toks[i] = tok
+	}
+	var (
+		mu   sync.Mutex
+		all  []time.Duration
+		next atomic.Int64
+	)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1)) * 97
+		lat := make([]time.Duration, 0, 1<<16)
+		for pb.Next() {
+			start := time.Now()
+			if _, err := s.Get(ctx, toks[i%n]); err != nil {
+				b.Error(err)
+				return
+			}
+			lat = append(lat, time.Since(start))
+			i++
+		}
+		mu.Lock()
+		all = append(all, lat...)
+		mu.Unlock()
+	})
+	b.StopTimer()
+	if len(all) > 0 {
+		slices.Sort(all)
+		b.ReportMetric(float64(all[len(all)*99/100].Nanoseconds()), "p99-ns")
+		b.ReportMetric(float64(all[len(all)/2].Nanoseconds()), "p50-ns")
+	}
+}
