@@ -22,26 +22,35 @@ import (
 	"github.com/carespine/spineauth/pkcs11"
 )
 
-// loginOptions are the flags of `cardagent login`.
-type loginOptions struct {
-	authd, module, token, pinFile, pinEnv, workstation, role, caFile string
-	slot                                                             int
-	json                                                             bool
+// LoginOptions say which token to use and what to tell authd.
+type LoginOptions struct {
+	Module        string // PKCS#11 module path
+	Token         string // token label; "" with Slot < 0: the only token present
+	Slot          int    // slot number, or -1
+	Workstation   string // workstation id sent to authd
+	RoleProfileID string // role profile to select at login, or ""
+}
+
+// loginFlags are the flags of `cardagent login`.
+type loginFlags struct {
+	LoginOptions
+	authd, pinFile, pinEnv, caFile string
+	json                           bool
 }
 
 func loginCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cardagent login", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o loginOptions
+	var o loginFlags
 	host, _ := os.Hostname()
 	fs.StringVar(&o.authd, "authd", os.Getenv("CARDAGENT_AUTHD"), "authd base `URL` (or $CARDAGENT_AUTHD)")
-	fs.StringVar(&o.module, "module", envOr("CARDAGENT_MODULE", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"), "PKCS#11 module `path` (or $CARDAGENT_MODULE)")
-	fs.StringVar(&o.token, "token", "", "token `label` (default: the only token present)")
-	fs.IntVar(&o.slot, "slot", -1, "slot `number` instead of a label")
+	fs.StringVar(&o.Module, "module", envOr("CARDAGENT_MODULE", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"), "PKCS#11 module `path` (or $CARDAGENT_MODULE)")
+	fs.StringVar(&o.Token, "token", "", "token `label` (default: the only token present)")
+	fs.IntVar(&o.Slot, "slot", -1, "slot `number` instead of a label")
 	fs.StringVar(&o.pinFile, "pin-file", "", "read the PIN from this `file` (for scripts)")
 	fs.StringVar(&o.pinEnv, "pin-env", "", "read the PIN from this environment `variable` (for scripts)")
-	fs.StringVar(&o.workstation, "workstation", host, "workstation `id` sent to authd")
-	fs.StringVar(&o.role, "role-profile", "", "role profile `id` to select at login")
+	fs.StringVar(&o.Workstation, "workstation", host, "workstation `id` sent to authd")
+	fs.StringVar(&o.RoleProfileID, "role-profile", "", "role profile `id` to select at login")
 	fs.StringVar(&o.caFile, "ca", "", "PEM `file` of the CA that issued authd's TLS certificate")
 	fs.BoolVar(&o.json, "json", false, "print the session as JSON")
 	if err := fs.Parse(args); err != nil {
@@ -55,7 +64,7 @@ func loginCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
-	resp, err := Login(ctx, &Client{BaseURL: o.authd, HTTP: hc}, o, func() (pkcs11.PIN, error) {
+	resp, err := Login(ctx, &Client{BaseURL: o.authd, HTTP: hc}, o.LoginOptions, func() (pkcs11.PIN, error) {
 		return readPIN(o, stdin, stderr)
 	})
 	if err != nil {
@@ -66,15 +75,15 @@ func loginCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 // Login does one card login: open the token, read its certificate, log in
 // to it with the PIN, sign authd's challenge and present it.
-func Login(ctx context.Context, c *Client, o loginOptions, pin func() (pkcs11.PIN, error)) (*LoginResponse, error) {
-	mod, err := pkcs11.Open(o.module)
+func Login(ctx context.Context, c *Client, o LoginOptions, pin func() (pkcs11.PIN, error)) (*LoginResponse, error) {
+	mod, err := pkcs11.Open(o.Module)
 	if err != nil {
-		return nil, fmt.Errorf("PKCS#11 module %s: %w", o.module, err)
+		return nil, fmt.Errorf("PKCS#11 module %s: %w", o.Module, err)
 	}
 	defer mod.Close()
-	sel := pkcs11.Selector{Label: o.token}
-	if o.slot >= 0 {
-		s := uint(o.slot)
+	sel := pkcs11.Selector{Label: o.Token}
+	if o.Slot >= 0 {
+		s := uint(o.Slot)
 		sel.Slot = &s
 	}
 	tok, err := mod.OpenToken(ctx, sel)
@@ -109,8 +118,8 @@ func Login(ctx context.Context, c *Client, o loginOptions, pin func() (pkcs11.PI
 		ChallengeID:   ch.ChallengeID,
 		Certificate:   cert.Raw,
 		Signature:     sig,
-		WorkstationID: o.workstation,
-		RoleProfileID: o.role,
+		WorkstationID: o.Workstation,
+		RoleProfileID: o.RoleProfileID,
 	})
 }
 
@@ -121,28 +130,38 @@ func signChallenge(s crypto.Signer, toSign []byte) ([]byte, error) {
 	return s.Sign(rand.Reader, d[:], crypto.SHA256)
 }
 
+// CardError is a card problem told in the user's terms; Err is the cause
+// (match it with errors.Is against the pkcs11 error kinds).
+type CardError struct {
+	Message string
+	Err     error
+}
+
+func (e *CardError) Error() string { return e.Message }
+func (e *CardError) Unwrap() error { return e.Err }
+
 // cardError says what went wrong with the card in the user's terms.
 func cardError(err error) error {
 	var pe *pkcs11.PINError
+	msg := "card: " + err.Error()
 	switch {
-	case errors.As(err, &pe) && pe.RetriesLeft > 0:
-		return fmt.Errorf("wrong PIN: %d tries left before the card locks", pe.RetriesLeft)
-	case errors.Is(err, pkcs11.ErrPINIncorrect):
-		return errors.New("wrong PIN")
 	case errors.Is(err, pkcs11.ErrPINLocked):
-		return errors.New("the card is locked after too many wrong PINs; see your registration authority to unlock it")
+		msg = "the card is locked after too many wrong PINs; see your registration authority to unlock it"
+	case errors.As(err, &pe) && pe.RetriesLeft > 0:
+		msg = fmt.Sprintf("wrong PIN: %d tries left before the card locks", pe.RetriesLeft)
+	case errors.Is(err, pkcs11.ErrPINIncorrect):
+		msg = "wrong PIN"
 	case errors.Is(err, pkcs11.ErrTokenNotPresent), errors.Is(err, pkcs11.ErrTokenRemoved):
-		return errors.New("no card found (or it was removed); insert your smartcard and try again")
+		msg = "no card found (or it was removed); insert your smartcard and try again"
 	case errors.Is(err, pkcs11.ErrNoCertificate), errors.Is(err, pkcs11.ErrNoKey):
-		return fmt.Errorf("the card has no login certificate and key: %w", err)
-	default:
-		return fmt.Errorf("card: %w", err)
+		msg = "the card has no login certificate and key"
 	}
+	return &CardError{Message: msg, Err: err}
 }
 
 // readPIN takes the PIN from a file, an environment variable or, failing
 // both, the terminal without echo.
-func readPIN(o loginOptions, stdin io.Reader, stderr io.Writer) (pkcs11.PIN, error) {
+func readPIN(o loginFlags, stdin io.Reader, stderr io.Writer) (pkcs11.PIN, error) {
 	var raw string
 	switch {
 	case o.pinFile != "":
