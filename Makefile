@@ -11,7 +11,13 @@ FUZZ_TARGETS = \
 	./authd/certverify:FuzzCRLParse \
 	./authd/certverify:FuzzOCSPResponse \
 	./authd/certverify:FuzzNamesEqual \
-	./authd/certverify:FuzzParseNameConstraints
+	./authd/certverify:FuzzParseNameConstraints \
+	./authd/login:FuzzLoginRequest \
+	./authd/login:FuzzBearerToken \
+	./sessions:FuzzParseToken \
+	./registration:FuzzIdentifiers \
+	./registration:FuzzName \
+	./registration:FuzzNHSNumber
 
 .PHONY: all setup run test vet unit fuzz-short fuzz bench testkeys
 
@@ -20,10 +26,11 @@ all: test
 setup:
 	@bash scripts/setup.sh
 
-# Until the login issue lands `authd dev`, run demonstrates the certificate
-# verifier on the committed test PKI.
+# The embedded default: SQLite and in-memory sessions under .authd-dev,
+# the committed test PKI, demo people, roles and SoftHSM tokens; it prints
+# what to try next.
 run: setup
-	@bash scripts/demo.sh
+	$(GO) run ./cmd/authd dev
 
 test: setup vet unit fuzz-short
 
@@ -40,7 +47,7 @@ fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME_LONG) $(FUZZ_TARGETS)
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./authd/certverify | tee bench.out
+	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./authd/certverify ./authd/server ./sessions ./registration | tee bench.out
 
 # Regenerates the committed test PKI (fresh keys); commit the result.
 testkeys:

@@ -6,12 +6,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/sha256"
-	"slices"
 	"testing"
-	"time"
 
 	"github.com/carespine/spineauth/authd/login"
-	"github.com/carespine/spineauth/sessions"
 	"github.com/carespine/spineauth/testkeys"
 )
 
@@ -22,6 +19,7 @@ import (
 // issued (memory store). The client's signing is not timed.
 // BenchmarkLoginSignatureOnly is the peer: the one public-key operation
 // per login that nothing can cache, the proof-of-possession check.
+// Session checks are measured in package sessions (BenchmarkGet).
 func BenchmarkLogin(b *testing.B) {
 	for _, card := range []string{"card-555000000011-rsa", "card-555000000011-ec"} {
 		b.Run(card, func(b *testing.B) {
@@ -75,56 +73,4 @@ func BenchmarkLoginSignatureOnly(b *testing.B) {
 			}
 		})
 	}
-}
-
-// BenchmarkSessionCheck measures GET-session work (lookup, expiry checks,
-// idle-timer touch) on the memory and Redis stores, in parallel, and
-// reports the 99th percentile latency.
-func BenchmarkSessionCheck(b *testing.B) {
-	for _, backend := range []string{"memory", "redis"} {
-		b.Run(backend, func(b *testing.B) {
-			st := benchStore(b, backend)
-			tok, _, err := st.Create(context.Background(), sessions.Session{
-				UserID: "555000000011", CardID: "C1", CertSerial: "01", WorkstationID: "bench"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			lat := make(chan []time.Duration, 64)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				var mine []time.Duration
-				for pb.Next() {
-					start := time.Now()
-					if _, err := st.Get(context.Background(), tok); err != nil {
-						b.Error(err)
-						return
-					}
-					mine = append(mine, time.Since(start))
-				}
-				lat <- mine
-			})
-			close(lat)
-			var all []time.Duration
-			for l := range lat {
-				all = append(all, l...)
-			}
-			slices.Sort(all)
-			if len(all) > 0 {
-				b.ReportMetric(float64(all[len(all)*99/100].Nanoseconds()), "p99-ns")
-			}
-		})
-	}
-}
-
-func benchStore(b *testing.B, backend string) sessions.Store {
-	cfg := sessions.Config{Lifetime: 10 * time.Hour, IdleTimeout: 30 * time.Minute, Now: time.Now}
-	if backend == "memory" {
-		m := sessions.NewMemory(cfg)
-		b.Cleanup(func() { m.Close() })
-		return m
-	}
-	client := redisClient(b)
-	r := sessions.NewRedis(client, cfg, redisPrefix(b, client))
-	b.Cleanup(func() { r.Close() })
-	return r
 }

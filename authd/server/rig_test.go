@@ -18,14 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/carespine/spineauth/authd/config"
 	"github.com/carespine/spineauth/authd/server"
 	"github.com/carespine/spineauth/pkcs11"
 	"github.com/carespine/spineauth/pkcs11/softhsm"
 	"github.com/carespine/spineauth/registration"
-	"github.com/carespine/spineauth/sessions/redistest"
 	"github.com/carespine/spineauth/testkeys"
 )
 
@@ -378,14 +375,3 @@ func cardagentLogin(t *testing.T, url, token, pin string, extra ...string) (map[
 }
 
 func mkdir(p string) error { return os.MkdirAll(p, 0o700) }
-
-func redisClient(t testing.TB) redis.UniversalClient {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: redistest.Addr(t)})
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func redisPrefix(t testing.TB, c redis.UniversalClient) string {
-	return redistest.Prefix(t, c)
-}
