@@ -33,6 +33,27 @@ type Config struct {
 	Catalogue string `yaml:"catalogue"`
 	Log       Log    `yaml:"log"`
 	PKI       PKI    `yaml:"pki"`
+	PDP       PDP    `yaml:"pdp"`
+}
+
+// PDP configures the policy decision point.
+type PDP struct {
+	// PolicyDir is a directory of Rego policies and data, watched and
+	// reloaded on change; empty means the policies built into authd.
+	PolicyDir string `yaml:"policy_dir"`
+	// RunPolicyTests runs the *_test.rego files on every load and refuses
+	// a policy set whose tests fail (default true).
+	RunPolicyTests *bool `yaml:"run_policy_tests"`
+	// DecisionLog is the SQLite file of the decision log (default
+	// decisions.db beside the config).
+	DecisionLog string `yaml:"decision_log"`
+	// ClientCAs are PEM files of the CAs that issue spine services'
+	// client certificates; callers of the PDP must present one (mutual
+	// TLS, so tls must be configured).
+	ClientCAs []string `yaml:"client_cas"`
+	// Data is merged under data for the policies, e.g.
+	// {spine: {config: {emergency: {override_dissent: true}}}}.
+	Data map[string]any `yaml:"data"`
 }
 
 // TLS configures HTTPS. Without it authd serves plain HTTP, which is only
@@ -173,6 +194,12 @@ func (c *Config) setDefaults() {
 	if c.Sessions.Redis.KeyPrefix == "" {
 		c.Sessions.Redis.KeyPrefix = "spineauth:"
 	}
+	if c.PDP.RunPolicyTests == nil {
+		c.PDP.RunPolicyTests = ptr(true)
+	}
+	if c.PDP.DecisionLog == "" {
+		c.PDP.DecisionLog = "decisions.db"
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -230,6 +257,9 @@ func (c *Config) Validate() error {
 	if c.Sessions.IdleTimeout < time.Minute || c.Sessions.IdleTimeout > c.Sessions.Lifetime {
 		bad("sessions.idle_timeout: %s is outside 1m..lifetime", c.Sessions.IdleTimeout)
 	}
+	if len(c.PDP.ClientCAs) > 0 && c.TLS.CertFile == "" {
+		bad("pdp.client_cas: callers authenticate with client certificates, so tls.cert_file and tls.key_file are required")
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -273,7 +303,10 @@ func (c *Config) resolve(dir string) {
 			(*list)[i] = resolvePath(dir, p)
 		}
 	}
-	for _, p := range []*string{&c.Store.Path, &c.Catalogue, &c.TLS.CertFile, &c.TLS.KeyFile} {
+	for i, p := range c.PDP.ClientCAs {
+		c.PDP.ClientCAs[i] = resolvePath(dir, p)
+	}
+	for _, p := range []*string{&c.Store.Path, &c.Catalogue, &c.TLS.CertFile, &c.TLS.KeyFile, &c.PDP.PolicyDir, &c.PDP.DecisionLog} {
 		*p = resolvePath(dir, *p)
 	}
 }

@@ -1,15 +1,17 @@
 package login
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 )
 
 // maxBody bounds every request body of the login API.
-const maxBody = 64 << 10
+const maxBody = 256 << 10 // a certificate and a chain of 8, base64
 
 // Register adds the login and session endpoints to mux.
 func (s *Service) Register(mux *http.ServeMux) {
@@ -110,24 +112,29 @@ func decode(w http.ResponseWriter, r *http.Request, v any) *Error {
 	return nil
 }
 
-// safeJSONError keeps the decoder's description of what was wrong without
-// echoing request content (which may hold a signature or token).
+// safeJSONError describes what was wrong with a body without echoing any
+// of its content (which may hold a signature or token): only the decoder's
+// error class and, for a type error, the field path it expected.
 func safeJSONError(err error) string {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var b64 base64.CorruptInputError
 	switch {
 	case errors.As(err, &syn):
 		return "syntax error"
-	case errors.As(err, &typ):
+	case errors.As(err, &typ) && typ.Field != "":
+		// Field is the path of one of this endpoint's own fields.
 		return "field " + typ.Field + " has the wrong type"
+	case errors.As(err, &typ):
+		return "the body has the wrong type"
+	case errors.As(err, &b64):
+		return "a certificate or signature field is not valid base64"
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return "body is empty or truncated"
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return "unknown field"
 	default:
-		msg := err.Error()
-		if len(msg) > 120 {
-			msg = msg[:120]
-		}
-		return msg
+		return "not the expected object"
 	}
 }
 

@@ -76,8 +76,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.ChallengeTTL == 0 {
 		cfg.ChallengeTTL = MaxChallengeTTL
 	}
-	if cfg.ChallengeTTL < 0 || cfg.ChallengeTTL > MaxChallengeTTL {
-		errs = append(errs, fmt.Errorf("login: challenge TTL %s outside (0, %s]", cfg.ChallengeTTL, MaxChallengeTTL))
+	if cfg.ChallengeTTL < time.Second || cfg.ChallengeTTL > MaxChallengeTTL {
+		errs = append(errs, fmt.Errorf("login: challenge TTL %s outside [1s, %s]", cfg.ChallengeTTL, MaxChallengeTTL))
 	}
 	if deps.Verifier == nil || deps.Directory == nil || deps.Sessions == nil || deps.Challenges == nil || deps.Catalogue == nil {
 		errs = append(errs, errors.New("login: verifier, directory, catalogue, sessions and challenges are required"))
@@ -249,6 +249,7 @@ func (s *Service) Login(ctx context.Context, req *Request) (resp *Response, err 
 		CertSerial:    fmt.Sprintf("%x", leaf.SerialNumber),
 		WorkstationID: req.WorkstationID,
 		RoleProfileID: selected,
+		ExpiresAt:     leaf.NotAfter, // never outlive the card certificate
 	})
 	if err != nil {
 		return nil, unavailable("the session store", err)

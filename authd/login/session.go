@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/carespine/spineauth/registration"
 	"github.com/carespine/spineauth/sessions"
 )
 
@@ -32,6 +33,9 @@ func (s *Service) Session(ctx context.Context, tok sessions.Token) (*SessionView
 // SelectRole makes id the session's role profile; it must be a current
 // role profile of the session's user.
 func (s *Service) SelectRole(ctx context.Context, tok sessions.Token, id string) (*SessionView, error) {
+	if registration.ValidateRoleProfileID(id) != nil {
+		return nil, badRequest("role_profile_id must be 12 digits")
+	}
 	sess, err := s.deps.Sessions.Get(ctx, tok)
 	if e := sessionError(err); e != nil {
 		return nil, e
@@ -49,7 +53,7 @@ func (s *Service) SelectRole(ctx context.Context, tok sessions.Token, id string)
 	}
 	if !found {
 		return nil, &Error{Code: CodeRoleProfileInvalid, Status: http.StatusForbidden,
-			Message: "role profile " + id + " is not a current role profile of this user"}
+			Message: "that role profile is not a current role profile of this user"}
 	}
 	sess, err = s.deps.Sessions.SetRole(ctx, tok, id)
 	if e := sessionError(err); e != nil {
@@ -67,6 +71,17 @@ func (s *Service) Logout(ctx context.Context, tok sessions.Token) error {
 	return nil
 }
 
+// endSession ends the sessions of a user who may no longer have one and
+// returns why.
+func (s *Service) endSession(ctx context.Context, sess *sessions.Session, why *Error) *Error {
+	if n, err := s.deps.Sessions.DeleteUser(ctx, sess.UserID); err != nil {
+		s.log.ErrorContext(ctx, "could not end sessions", "uid", sess.UserID, "err", err)
+	} else {
+		s.log.InfoContext(ctx, "sessions ended", "uid", sess.UserID, "count", n, "why", why.Code)
+	}
+	return why
+}
+
 func sessionError(err error) *Error {
 	switch {
 	case err == nil:
@@ -82,8 +97,13 @@ func sessionError(err error) *Error {
 
 func (s *Service) view(ctx context.Context, sess *sessions.Session) (*SessionView, error) {
 	person, err := s.deps.Directory.Person(ctx, sess.UserID)
-	if err != nil {
+	switch {
+	case errors.Is(err, registration.ErrNotFound):
+		return nil, s.endSession(ctx, sess, refuse(CodeUserUnknown, err, "the session's user is no longer registered"))
+	case err != nil:
 		return nil, unavailable("the registration store", err)
+	case person.Status != registration.PersonActive:
+		return nil, s.endSession(ctx, sess, refuse(CodeUserNotActive, nil, "user is %s; see your registration authority", person.Status))
 	}
 	all, err := s.deps.Directory.RoleProfilesOf(ctx, sess.UserID)
 	if err != nil {
