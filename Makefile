@@ -17,7 +17,8 @@ FUZZ_TARGETS = \
 	./sessions:FuzzParseToken \
 	./registration:FuzzIdentifiers \
 	./registration:FuzzName \
-	./registration:FuzzNHSNumber
+	./registration:FuzzNHSNumber \
+	./registration:FuzzPatientInput
 
 .PHONY: all setup run test vet unit fuzz-short fuzz bench testkeys
 

@@ -3,13 +3,15 @@
 // role profiles (job role, activities and workgroups at an organisation)
 // and their smartcards. The login path reads it to turn a card certificate
 // into a person and the role profiles they may select; RA operations write
-// it. Later issues add legitimate relationships, consent, alerts and audit
-// as further tables and Store methods.
+// it. The policy decision point reads patients' facts here (legitimate
+// relationships, consent, sealed envelopes) and records the alerts that
+// privacy officers review. Audit comes later.
 //
 // What is here:
 //
 //   - Domain types with validation at the edge (Person, Organisation,
-//     RoleProfile, Card and the identifier validators, ValidNHSNumber).
+//     RoleProfile, Card and the identifier validators, ValidNHSNumber;
+//     Relationship, Consent, Seal, PatientFacts and Alert with theirs).
 //   - The national RBAC catalogue as data (Catalogue, DefaultCatalogue,
 //     LoadCatalogue), with the transitive closure of included activities.
 //   - Store, the broad store interface, and its SQLite backend (OpenSQLite)

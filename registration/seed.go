@@ -120,6 +120,8 @@ func demoPeople() []demoPerson {
 // that the cards of 555000000092 and 555000000093 (whose certificates the
 // test PKI revokes) are cancelled. now anchors every date: profiles
 // started a year before now, Bob's ended profile 30 days before it.
+// It also records the demo patients' relationships, consent, seals and an
+// open alert (see the DemoPatient* constants).
 //
 // Each certificate's subject CN must be "<uid>_<name>" of a demo person,
 // and no two cards may share an ID or a fingerprint (the test PKI's
@@ -176,6 +178,9 @@ func SeedDemo(ctx context.Context, s Store, now time.Time, cards map[string][]*x
 		if err := s.CreateCard(ctx, c); err != nil {
 			return fmt.Errorf("registration: seed: %w", err)
 		}
+	}
+	if err := seedPatients(ctx, s, now); err != nil {
+		return fmt.Errorf("registration: seed: %w", err)
 	}
 	return nil
 }
@@ -254,3 +259,106 @@ func demoCardsFor(people []demoPerson, certs map[string][]*x509.Certificate, now
 }
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// Demo patients: test NHS numbers (prefix 999, valid modulus 11 check
+// digit), each showing one thing the policy decides on. Unless said
+// otherwise a patient consents to the SCR (consent yes) and has no seals.
+// Alice's practice (Y12345) recorded everything but Bob's self-claim.
+const (
+	// DemoPatientRegistered is registered with Alice's practice: an
+	// organisation relationship to Y12345 of kind registered, no expiry.
+	// Alice may view; Bob (at RZZ) has no relationship.
+	DemoPatientRegistered = "9990001235"
+	// DemoPatientReferral was referred to Bob's ward: a workgroup
+	// relationship to northgate-ward-7 of kind referral, expiring 90 days
+	// after now. Bob may view; Alice has no relationship.
+	DemoPatientReferral = "9990001243"
+	// DemoPatientDissent is registered with Y12345 but dissents from the
+	// SCR: consent no with Read code 93C3 (patient_dissent, unless
+	// emergency access may override it: dissent_override).
+	DemoPatientDissent = "9990001251"
+	// DemoPatientSealed is registered with Y12345 and has the section
+	// "clinical" sealed (no owner): viewing it needs a reason and raises a
+	// seal_broken alert.
+	DemoPatientSealed = "9990001278"
+	// DemoPatientLocked is registered with Y12345 and has the section
+	// "clinical/mental-health" sealed_locked, owned by Alice's practice
+	// workgroup riverside-clinicians: Alice (in her Y12345 profile) may
+	// see it; everyone else is told it does not exist (Bob held that
+	// workgroup only in his ended profile).
+	DemoPatientLocked = "9990001286"
+	// DemoPatientExpired had a referral to northgate-ward-7 that ran from
+	// 100 days before now until 10 days before now: Bob gets
+	// legitimate_relationship_expired.
+	DemoPatientExpired = "9990001294"
+	// DemoPatientSelfClaimed has a relationship Bob self-claimed (a user
+	// relationship, with his reason) an hour before now, and the open
+	// self_claimed_relationship alert DemoAlertSelfClaimed it raised, for
+	// RZZ's privacy officer (Dan) to review.
+	DemoPatientSelfClaimed = "9990001308"
+	// DemoPatientNoRelationship has no relationship with anyone
+	// (no_legitimate_relationship): the patient for emergency access.
+	DemoPatientNoRelationship = "9990001316"
+
+	// DemoAlertSelfClaimed is the open alert raised by Bob's self-claim
+	// (DemoPatientSelfClaimed), in his RZZ role profile.
+	DemoAlertSelfClaimed = "a1e7000000000001"
+)
+
+// seedPatients records the demo patients' facts; now is normalised.
+func seedPatients(ctx context.Context, s Store, now time.Time) error {
+	const (
+		alice        = "555000000011"
+		bob          = "555000000012"
+		practiceTeam = "riverside-clinicians"
+		ward7        = "northgate-ward-7"
+	)
+	yearAgo := now.AddDate(-1, 0, 0)
+	registered := func(id, nhs string) Relationship {
+		return Relationship{ID: id, NHSNumber: nhs, TargetType: TargetOrganisation, Target: DemoPracticeODS,
+			Kind: RelationshipRegistered, CreatedBy: alice, CreatedAt: yearAgo}
+	}
+	selfClaimReason := "Patient admitted to ward 7 overnight; GP summary needed for medicines reconciliation"
+	relationships := []Relationship{
+		registered("de1a000000000001", DemoPatientRegistered),
+		{ID: "de1a000000000002", NHSNumber: DemoPatientReferral, TargetType: TargetWorkgroup, Target: ward7,
+			Kind: RelationshipReferral, CreatedBy: alice, CreatedAt: now.AddDate(0, 0, -7),
+			ExpiresAt: now.AddDate(0, 0, 90)},
+		registered("de1a000000000003", DemoPatientDissent),
+		registered("de1a000000000004", DemoPatientSealed),
+		registered("de1a000000000005", DemoPatientLocked),
+		{ID: "de1a000000000006", NHSNumber: DemoPatientExpired, TargetType: TargetWorkgroup, Target: ward7,
+			Kind: RelationshipReferral, CreatedBy: alice, CreatedAt: now.AddDate(0, 0, -100),
+			ExpiresAt: now.AddDate(0, 0, -10)},
+		{ID: "de1a000000000007", NHSNumber: DemoPatientSelfClaimed, TargetType: TargetUser, Target: bob,
+			Kind: RelationshipSelfClaimed, CreatedBy: bob, Reason: selfClaimReason, CreatedAt: now.Add(-time.Hour)},
+	}
+	for _, r := range relationships {
+		if err := s.CreateRelationship(ctx, r); err != nil {
+			return err
+		}
+	}
+	for _, nhs := range []string{DemoPatientRegistered, DemoPatientReferral, DemoPatientDissent,
+		DemoPatientSealed, DemoPatientLocked, DemoPatientExpired, DemoPatientSelfClaimed, DemoPatientNoRelationship} {
+		c := Consent{NHSNumber: nhs, SCR: ConsentYes, UpdatedBy: alice, UpdatedAt: yearAgo}
+		if nhs == DemoPatientDissent {
+			c.SCR, c.DissentCodes = ConsentNo, []string{"93C3"}
+		}
+		if err := s.SetConsent(ctx, c); err != nil {
+			return err
+		}
+	}
+	seals := []Seal{
+		{NHSNumber: DemoPatientSealed, Section: "clinical", State: Sealed, CreatedBy: alice, CreatedAt: yearAgo},
+		{NHSNumber: DemoPatientLocked, Section: "clinical/mental-health", State: SealedLocked,
+			OwnerWorkgroup: practiceTeam, CreatedBy: alice, CreatedAt: yearAgo},
+	}
+	for _, sl := range seals {
+		if err := s.CreateSeal(ctx, sl); err != nil {
+			return err
+		}
+	}
+	return s.CreateAlert(ctx, Alert{ID: DemoAlertSelfClaimed, Type: AlertSelfClaimedRelationship,
+		NHSNumber: DemoPatientSelfClaimed, UID: bob, RoleProfileID: DemoBobTrustProfile, ODS: DemoTrustODS,
+		Reason: selfClaimReason, CreatedAt: now.Add(-time.Hour), Status: AlertOpen})
+}

@@ -27,7 +27,7 @@ var negativeCards = map[string]string{
 }
 
 // fixtureCards maps every card fixture but card-tampered to its owner.
-func fixtureCards(t *testing.T) (map[string][]*x509.Certificate, map[string]string) {
+func fixtureCards(t testing.TB) (map[string][]*x509.Certificate, map[string]string) {
 	cards := map[string][]*x509.Certificate{}
 	owner := map[string]string{} // fixture name -> uid
 	for _, u := range testkeys.Users {

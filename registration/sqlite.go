@@ -87,9 +87,11 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*SQLite, erro
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &SQLite{path: path, sqlStore: &sqlStore{w: w, r: w, now: o.now, classify: classifySQLite}}
+	pools := []*sql.DB{w}
 	fail := func(err error) (*SQLite, error) {
-		_ = s.Close()
+		for _, db := range pools {
+			_ = db.Close()
+		}
 		return nil, err
 	}
 	if err := checkPragmas(ctx, w); err != nil {
@@ -105,12 +107,17 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*SQLite, erro
 	if err != nil {
 		return fail(fmt.Errorf("registration: open %s: %w", path, err))
 	}
+	pools = append(pools, r)
 	r.SetMaxOpenConns(o.readers)
 	r.SetMaxIdleConns(o.readers)
-	s.r = r
 	if err := r.PingContext(ctx); err != nil {
 		return fail(fmt.Errorf("registration: open %s: readers: %w", path, err))
 	}
+	st, err := newSQLStore(ctx, w, r, o.now, classifySQLite)
+	if err != nil {
+		return fail(fmt.Errorf("registration: open %s: %w", path, err))
+	}
+	s := &SQLite{path: path, sqlStore: st}
 	o.log.InfoContext(ctx, "registration: opened SQLite store", "path", path, "migrations_applied", n)
 	return s, nil
 }

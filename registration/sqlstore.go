@@ -17,9 +17,16 @@ import (
 // constraints catch whatever a concurrent writer slips past them (and
 // classify turns that into the same kind), and state changes are
 // compare-and-set updates.
+//
+// Every read is one prepared statement (see readStmts) run on the read
+// pool without an explicit transaction: a single statement reads one
+// snapshot on both databases (SQLite runs it in its own read transaction,
+// PostgreSQL gives each statement a snapshot), so a record and its child
+// rows are consistent without the cost of BEGIN and ROLLBACK.
 type sqlStore struct {
 	w *sql.DB // writes; for SQLite a single connection
 	r *sql.DB // reads; may be w
+	q readStmts
 	// now is the clock for timestamps a caller leaves zero.
 	now func() time.Time
 	// classify returns ErrExists or ErrInvalid for a constraint violation
@@ -31,15 +38,82 @@ type sqlStore struct {
 
 var _ Store = (*sqlStore)(nil)
 
-// Close closes the connection pools. Calling it again returns nil.
+// newSQLStore returns a store over the pools w and r (r may be w) with the
+// read statements prepared on r, so the schema must already be in place.
+// It does not close the pools if it fails; the returned store's Close does.
+func newSQLStore(ctx context.Context, w, r *sql.DB, now func() time.Time, classify func(error) error) (*sqlStore, error) {
+	s := &sqlStore{w: w, r: r, now: now, classify: classify}
+	if err := s.q.prepare(ctx, r); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// readStmts are the store's reads, prepared once on the read pool.
+// database/sql prepares a *sql.Stmt again, lazily, on each connection it
+// runs on and keeps it there, so after a connection's first use a read
+// costs no parsing; a *sql.Stmt is safe for concurrent use.
+type readStmts struct {
+	person, organisation             *sql.Stmt
+	card, cardByFingerprint, cardsOf *sql.Stmt
+	roleProfile, roleProfilesOf      *sql.Stmt
+}
+
+// stmtSQL pairs a statement field with its query.
+type stmtSQL struct {
+	stmt  **sql.Stmt
+	query string
+}
+
+func (q *readStmts) all() []stmtSQL {
+	return []stmtSQL{
+		{&q.person, personSQL},
+		{&q.organisation, organisationSQL},
+		{&q.card, cardSQL},
+		{&q.cardByFingerprint, cardByFingerprintSQL},
+		{&q.cardsOf, cardsOfSQL},
+		{&q.roleProfile, roleProfileSQL},
+		{&q.roleProfilesOf, roleProfilesOfSQL},
+	}
+}
+
+// prepare prepares every statement on db; if one fails it closes those
+// already prepared.
+func (q *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, st := range q.all() {
+		stmt, err := db.PrepareContext(ctx, st.query)
+		if err != nil {
+			_ = q.close()
+			return fmt.Errorf("prepare reads: %w", err)
+		}
+		*st.stmt = stmt
+	}
+	return nil
+}
+
+// close closes the prepared statements. It leaves the fields set: a read
+// after Close gets the closed statement's error, not a nil dereference.
+func (q *readStmts) close() error {
+	var errs []error
+	for _, st := range q.all() {
+		if *st.stmt != nil {
+			errs = append(errs, (*st.stmt).Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close closes the read statements and the connection pools. Calling it
+// again returns nil.
 func (s *sqlStore) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		qErr := s.q.close()
 		var rErr error
 		if s.r != s.w {
 			rErr = s.r.Close()
 		}
-		err = errors.Join(rErr, s.w.Close())
+		err = errors.Join(qErr, rErr, s.w.Close())
 	})
 	return err
 }
@@ -65,8 +139,9 @@ func (s *sqlStore) write(ctx context.Context, op string, fn func(tx *sql.Tx) err
 	return nil
 }
 
-// read runs fn in a read-only transaction on the read pool, so that a
-// record and its child rows come from one snapshot.
+// read runs fn in a read-only transaction on the read pool, for a read
+// that needs several statements to see one snapshot. A read that is one
+// statement needs no transaction (see sqlStore).
 func (s *sqlStore) read(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -161,28 +236,27 @@ func (s *sqlStore) CreatePerson(ctx context.Context, p Person) error {
 	})
 }
 
+const personSQL = `SELECT uid, name, status, version, created_at_us, updated_at_us
+	FROM people WHERE uid = $1`
+
 // Person implements Store.
 func (s *sqlStore) Person(ctx context.Context, uid string) (*Person, error) {
 	if err := ValidateUserID(uid); err != nil {
 		return nil, err
 	}
 	var p Person
-	err := s.read(ctx, "get person", func(tx *sql.Tx) error {
-		var status string
-		var created, updated int64
-		err := tx.QueryRowContext(ctx, `SELECT uid, name, status, version, created_at_us, updated_at_us
-			FROM people WHERE uid = $1`, uid).
-			Scan(&p.UID, &p.Name, &status, &p.Version, &created, &updated)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("registration: person %s: %w", uid, ErrNotFound)
-		}
-		p.Status = PersonStatus(status)
-		p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
-		return err
-	})
-	if err != nil {
-		return nil, err
+	var status string
+	var created, updated int64
+	err := s.q.person.QueryRowContext(ctx, uid).
+		Scan(&p.UID, &p.Name, &status, &p.Version, &created, &updated)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("registration: person %s: %w", uid, ErrNotFound)
+	case err != nil:
+		return nil, s.wrap("get person", err)
 	}
+	p.Status = PersonStatus(status)
+	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &p, nil
 }
 
@@ -204,22 +278,20 @@ func (s *sqlStore) CreateOrganisation(ctx context.Context, o Organisation) error
 	})
 }
 
+const organisationSQL = `SELECT ods, name FROM organisations WHERE ods = $1`
+
 // Organisation implements Store.
 func (s *sqlStore) Organisation(ctx context.Context, ods string) (*Organisation, error) {
 	if err := ValidateODSCode(ods); err != nil {
 		return nil, err
 	}
 	var o Organisation
-	err := s.read(ctx, "get organisation", func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT ods, name FROM organisations WHERE ods = $1`, ods).
-			Scan(&o.ODS, &o.Name)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("registration: organisation %s: %w", ods, ErrNotFound)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
+	err := s.q.organisation.QueryRowContext(ctx, ods).Scan(&o.ODS, &o.Name)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("registration: organisation %s: %w", ods, ErrNotFound)
+	case err != nil:
+		return nil, s.wrap("get organisation", err)
 	}
 	return &o, nil
 }

@@ -45,12 +45,23 @@ func (s *sqlStore) CreateCard(ctx context.Context, c Card) error {
 	})
 }
 
+// The card reads. cardsOfSQL starts from people so that one statement
+// tells a person without cards (one row of NULLs) from no such person
+// (no row).
+const (
+	cardSelect           = `SELECT c.id, c.uid, c.cert_serial, c.cert_fingerprint, c.cert_not_after_us, c.status, c.issued_at_us`
+	cardSQL              = cardSelect + ` FROM cards c WHERE c.id = $1`
+	cardByFingerprintSQL = cardSelect + ` FROM cards c WHERE c.cert_fingerprint = $1`
+	cardsOfSQL           = cardSelect + ` FROM people p LEFT JOIN cards c ON c.uid = p.uid
+		WHERE p.uid = $1 ORDER BY c.issued_at_us, c.id`
+)
+
 // Card implements Store.
 func (s *sqlStore) Card(ctx context.Context, id string) (*Card, error) {
 	if err := ValidateCardID(id); err != nil {
 		return nil, err
 	}
-	return s.oneCard(ctx, `WHERE id = $1`, id, "card "+id)
+	return s.oneCard(ctx, s.q.card, id, "card "+id)
 }
 
 // CardByFingerprint implements Store.
@@ -58,23 +69,24 @@ func (s *sqlStore) CardByFingerprint(ctx context.Context, fp [32]byte) (*Card, e
 	if fp == ([32]byte{}) {
 		return nil, invalid("cert_fingerprint", "must be set")
 	}
-	return s.oneCard(ctx, `WHERE cert_fingerprint = $1`, hex.EncodeToString(fp[:]), "card with this certificate")
+	return s.oneCard(ctx, s.q.cardByFingerprint, hex.EncodeToString(fp[:]), "card with this certificate")
 }
 
-func (s *sqlStore) oneCard(ctx context.Context, where string, arg any, what string) (*Card, error) {
-	var cards []Card
-	err := s.read(ctx, "get card", func(tx *sql.Tx) error {
-		var err error
-		cards, err = queryCards(ctx, tx, where, arg)
-		if err == nil && len(cards) == 0 {
-			err = fmt.Errorf("registration: %s: %w", what, ErrNotFound)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
+// oneCard runs stmt, a lookup by a unique key, with arg.
+func (s *sqlStore) oneCard(ctx context.Context, stmt *sql.Stmt, arg any, what string) (*Card, error) {
+	var r cardRow
+	err := stmt.QueryRowContext(ctx, arg).Scan(r.dest()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("registration: %s: %w", what, ErrNotFound)
 	}
-	return &cards[0], nil
+	if err != nil {
+		return nil, s.wrap("get card", err)
+	}
+	c, err := r.card()
+	if err != nil {
+		return nil, s.wrap("get card", err)
+	}
+	return &c, nil
 }
 
 // CardsOf implements Store.
@@ -82,49 +94,71 @@ func (s *sqlStore) CardsOf(ctx context.Context, uid string) ([]Card, error) {
 	if err := ValidateUserID(uid); err != nil {
 		return nil, err
 	}
-	var cards []Card
-	err := s.read(ctx, "list cards", func(tx *sql.Tx) error {
-		ok, err := exists(ctx, tx, personExistsSQL, uid)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("registration: person %s: %w", uid, ErrNotFound)
-		}
-		cards, err = queryCards(ctx, tx, `WHERE uid = $1`, uid)
-		return err
-	})
+	cards, found, err := queryCards(ctx, s.q.cardsOf, uid)
 	if err != nil {
-		return nil, err
+		return nil, s.wrap("list cards", err)
+	}
+	if !found {
+		return nil, fmt.Errorf("registration: person %s: %w", uid, ErrNotFound)
 	}
 	return cards, nil
 }
 
-func queryCards(ctx context.Context, tx *sql.Tx, where string, arg any) ([]Card, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+cardColumns+` FROM cards `+where+` ORDER BY issued_at_us, id`, arg)
+// queryCards runs cardsOfSQL. found reports whether it returned any row,
+// that is whether the person exists.
+func queryCards(ctx context.Context, stmt *sql.Stmt, uid string) (cards []Card, found bool, err error) {
+	rows, err := stmt.QueryContext(ctx, uid)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	out := []Card{}
+	defer rows.Close()
+	cards = []Card{}
+	var r cardRow
+	dest := r.dest()
 	for rows.Next() {
-		var c Card
-		var fp, status string
-		var notAfter, issued int64
-		if err := rows.Scan(&c.ID, &c.UID, &c.CertSerial, &fp, &notAfter, &status, &issued); err != nil {
-			rows.Close()
-			return nil, err
+		if err := rows.Scan(dest...); err != nil {
+			return nil, false, err
 		}
-		b, err := hex.DecodeString(fp)
-		if err != nil || len(b) != len(c.CertFingerprint) {
-			rows.Close()
-			return nil, fmt.Errorf("card %s: corrupt fingerprint in database", c.ID)
+		found = true
+		if !r.id.Valid {
+			continue // the person has no cards
 		}
-		copy(c.CertFingerprint[:], b)
-		c.CertNotAfter, c.IssuedAt = fromMicros(notAfter), fromMicros(issued)
-		c.Status = CardStatus(status)
-		out = append(out, c)
+		c, err := r.card()
+		if err != nil {
+			return nil, false, err
+		}
+		cards = append(cards, c)
 	}
-	return out, closeRows(rows)
+	if err := closeRows(rows); err != nil {
+		return nil, false, err
+	}
+	return cards, found, nil
+}
+
+// cardRow is one row of cardSelect. The columns are nullable for the
+// LEFT JOIN of cardsOfSQL; for a card (a non-NULL id) card checks that
+// the rest are set, as the schema requires.
+type cardRow struct {
+	id, uid, serial, fp, status sql.NullString
+	notAfter, issued            sql.NullInt64
+}
+
+func (r *cardRow) dest() []any {
+	return []any{&r.id, &r.uid, &r.serial, &r.fp, &r.notAfter, &r.status, &r.issued}
+}
+
+func (r *cardRow) card() (Card, error) {
+	c := Card{ID: r.id.String, UID: r.uid.String, CertSerial: r.serial.String, Status: CardStatus(r.status.String)}
+	if !r.id.Valid || !r.uid.Valid || !r.serial.Valid || !r.status.Valid || !r.notAfter.Valid || !r.issued.Valid {
+		return Card{}, fmt.Errorf("card %s: NULL in a required column", c.ID)
+	}
+	b, err := hex.DecodeString(r.fp.String)
+	if !r.fp.Valid || err != nil || len(b) != len(c.CertFingerprint) {
+		return Card{}, fmt.Errorf("card %s: corrupt fingerprint in database", c.ID)
+	}
+	copy(c.CertFingerprint[:], b)
+	c.CertNotAfter, c.IssuedAt = fromMicros(r.notAfter.Int64), fromMicros(r.issued.Int64)
+	return c, nil
 }
 
 // SetCardStatus implements Store.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -75,22 +76,26 @@ func insertAll(ctx context.Context, tx *sql.Tx, query, id string, values []strin
 	return nil
 }
 
+const (
+	roleProfileSQL    = aggSelect + `FROM role_profiles rp WHERE rp.id = $1`
+	roleProfilesOfSQL = aggSelect + `FROM people p LEFT JOIN role_profiles rp ON rp.uid = p.uid WHERE p.uid = $1 ORDER BY rp.start_us, rp.id`
+	aggSelect         = `SELECT rp.id, rp.uid, rp.ods, rp.job_role, rp.start_us, rp.end_us,
+		rp.status, rp.approved_by, rp.created_at_us,
+		(SELECT string_agg(c.activity, ' ' ORDER BY c.activity) FROM role_profile_activities c WHERE c.role_profile_id = rp.id),
+		(SELECT string_agg(c.workgroup, ' ' ORDER BY c.workgroup) FROM role_profile_workgroups c WHERE c.role_profile_id = rp.id) `
+)
+
 // RoleProfile implements Store.
 func (s *sqlStore) RoleProfile(ctx context.Context, id string) (*RoleProfile, error) {
 	if err := ValidateRoleProfileID(id); err != nil {
 		return nil, err
 	}
-	var out []RoleProfile
-	err := s.read(ctx, "get role profile", func(tx *sql.Tx) error {
-		var err error
-		out, err = queryRoleProfiles(ctx, tx, `WHERE role_profiles.id = $1`, id)
-		if err == nil && len(out) == 0 {
-			err = fmt.Errorf("registration: role profile %s: %w", id, ErrNotFound)
-		}
-		return err
-	})
+	out, _, err := queryRoleProfiles(ctx, s.q.roleProfile, id)
 	if err != nil {
-		return nil, err
+		return nil, s.wrap("get role profile", err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("registration: role profile %s: %w", id, ErrNotFound)
 	}
 	return &out[0], nil
 }
@@ -100,90 +105,81 @@ func (s *sqlStore) RoleProfilesOf(ctx context.Context, uid string) ([]RoleProfil
 	if err := ValidateUserID(uid); err != nil {
 		return nil, err
 	}
-	var out []RoleProfile
-	err := s.read(ctx, "list role profiles", func(tx *sql.Tx) error {
-		ok, err := exists(ctx, tx, personExistsSQL, uid)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("registration: person %s: %w", uid, ErrNotFound)
-		}
-		out, err = queryRoleProfiles(ctx, tx, `WHERE role_profiles.uid = $1`, uid)
-		return err
-	})
+	out, found, err := queryRoleProfiles(ctx, s.q.roleProfilesOf, uid)
 	if err != nil {
-		return nil, err
+		return nil, s.wrap("list role profiles", err)
+	}
+	if !found {
+		return nil, fmt.Errorf("registration: person %s: %w", uid, ErrNotFound)
 	}
 	return out, nil
 }
 
-// queryRoleProfiles loads the role profiles matching where (a clause on
-// role_profiles with one parameter, $1 = arg), ordered by start and ID,
-// with their activities and workgroups.
-func queryRoleProfiles(ctx context.Context, tx *sql.Tx, where string, arg any) ([]RoleProfile, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+roleProfileColumns+` FROM role_profiles `+where+
-		` ORDER BY start_us, id`, arg)
+// queryRoleProfiles runs stmt, a roleProfilesQuery, with arg and returns
+// the profiles with their activities and workgroups. found reports
+// whether there was a part 0 row.
+func queryRoleProfiles(ctx context.Context, stmt *sql.Stmt, arg string) (out []RoleProfile, found bool, err error) {
+	rows, err := stmt.QueryContext(ctx, arg)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	out := []RoleProfile{}
-	index := map[string]int{}
+	defer rows.Close()
+	out = []RoleProfile{}
+	var r profileRow
+	dest := r.dest()
 	for rows.Next() {
-		var rp RoleProfile
-		var start, created int64
-		var end sql.NullInt64
-		var status string
-		var approvedBy sql.NullString
-		if err := rows.Scan(&rp.ID, &rp.UID, &rp.ODS, &rp.JobRole, &start, &end,
-			&status, &approvedBy, &created); err != nil {
-			rows.Close()
-			return nil, err
+		if err := rows.Scan(dest...); err != nil {
+			return nil, false, err
 		}
-		rp.Start, rp.CreatedAt = fromMicros(start), fromMicros(created)
-		if end.Valid {
-			rp.End = fromMicros(end.Int64)
+		found = true
+		if !r.id.Valid {
+			continue
 		}
-		rp.Status, rp.ApprovedBy = RoleProfileStatus(status), approvedBy.String
-		rp.Activities, rp.Workgroups = []string{}, []string{}
-		index[rp.ID] = len(out)
+		rp, err := r.profile()
+		if err != nil {
+			return nil, false, err
+		}
+		if r.acts.Valid {
+			rp.Activities = strings.Split(r.acts.String, " ")
+		}
+		if r.wgs.Valid {
+			rp.Workgroups = strings.Split(r.wgs.String, " ")
+		}
 		out = append(out, rp)
 	}
 	if err := closeRows(rows); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if len(out) == 0 {
-		return out, nil
+	return out, found, nil
+}
+
+// profileRow is one row of a roleProfilesQuery.
+type profileRow struct {
+	id, uid, ods, jobRole, status, approvedBy, acts, wgs sql.NullString
+	start, end, created                                  sql.NullInt64
+}
+
+func (r *profileRow) dest() []any {
+	return []any{&r.id, &r.uid, &r.ods, &r.jobRole, &r.start, &r.end,
+		&r.status, &r.approvedBy, &r.created, &r.acts, &r.wgs}
+}
+
+// profile returns the profile of a part 0 row, checking that the columns
+// the schema requires are set.
+func (r *profileRow) profile() (RoleProfile, error) {
+	if !r.uid.Valid || !r.ods.Valid || !r.jobRole.Valid || !r.start.Valid || !r.status.Valid || !r.created.Valid {
+		return RoleProfile{}, fmt.Errorf("role profile %s: NULL in a required column", r.id.String)
 	}
-	for _, child := range []struct {
-		table, column string
-		list          func(rp *RoleProfile) *[]string
-	}{
-		{"role_profile_activities", "activity", func(rp *RoleProfile) *[]string { return &rp.Activities }},
-		{"role_profile_workgroups", "workgroup", func(rp *RoleProfile) *[]string { return &rp.Workgroups }},
-	} {
-		rows, err := tx.QueryContext(ctx, `SELECT c.role_profile_id, c.`+child.column+
-			` FROM `+child.table+` c JOIN role_profiles ON role_profiles.id = c.role_profile_id `+
-			where+` ORDER BY c.role_profile_id, c.`+child.column, arg)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id, v string
-			if err := rows.Scan(&id, &v); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if i, ok := index[id]; ok {
-				l := child.list(&out[i])
-				*l = append(*l, v)
-			}
-		}
-		if err := closeRows(rows); err != nil {
-			return nil, err
-		}
+	rp := RoleProfile{
+		ID: r.id.String, UID: r.uid.String, ODS: r.ods.String, JobRole: r.jobRole.String,
+		Activities: []string{}, Workgroups: []string{},
+		Start: fromMicros(r.start.Int64), Status: RoleProfileStatus(r.status.String),
+		ApprovedBy: r.approvedBy.String, CreatedAt: fromMicros(r.created.Int64),
 	}
-	return out, nil
+	if r.end.Valid {
+		rp.End = fromMicros(r.end.Int64)
+	}
+	return rp, nil
 }
 
 func closeRows(rows *sql.Rows) error {

@@ -1,12 +1,18 @@
 package registration
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store is the registration database: people, organisations, role
-// profiles and cards. It is the broad interface the conformance suite
-// (package storetest) exercises against every backend; consumers declare
-// the narrow interfaces they need (authd's login needs only Person,
-// CardByFingerprint and RoleProfilesOf) and the backends satisfy them.
+// profiles and cards; patients' legitimate relationships, consent and
+// sealed envelopes; and the alerts privacy officers review. It is the
+// broad interface the conformance suite (package storetest) exercises
+// against every backend; consumers declare the narrow interfaces they
+// need (authd's login needs only Person, CardByFingerprint and
+// RoleProfilesOf; the PDP, PatientFacts and CreateAlert) and the backends
+// satisfy them.
 //
 // Contract for every backend:
 //
@@ -63,6 +69,57 @@ type Store interface {
 	// suspended to each other; either to cancelled, which is final. Any
 	// other transition, including to the same status, is ErrConflict.
 	SetCardStatus(ctx context.Context, id string, st CardStatus) error
+
+	// Patient facts and alerts (patient.go, alert.go). Patients are keyed
+	// by NHS number and have no record of their own: a well-formed NHS
+	// number nobody has recorded anything about has no relationships and
+	// no seals (empty slices, not ErrNotFound) and no consent (ErrNotFound
+	// from Consent, nil in PatientFacts). Every NHS number is validated,
+	// check digit included, before anything is read or written.
+
+	// CreateRelationship stores r. r.ID must be new (NewRecordID makes
+	// one) and r.EndedAt zero; r.CreatedBy, and a user or organisation
+	// target, must exist (else ErrInvalid). A workgroup target is checked
+	// for shape only.
+	CreateRelationship(ctx context.Context, r Relationship) error
+	// RelationshipsFor returns the patient's relationships as they stood
+	// at time at: every one created at or before at, current or not
+	// (expired and ended ones included, for the PDP to tell "expired" from
+	// "none"), ordered by CreatedAt and then ID. A zero at means no limit.
+	RelationshipsFor(ctx context.Context, nhs string, at time.Time) ([]Relationship, error)
+	// EndRelationship ends relationship id at time at (zero: the store's
+	// clock). Ending one already ended is ErrConflict; at before its
+	// CreatedAt is ErrInvalid.
+	EndRelationship(ctx context.Context, id string, at time.Time) error
+
+	// Consent returns the patient's consent record, or ErrNotFound.
+	Consent(ctx context.Context, nhs string) (*Consent, error)
+	// SetConsent records c, replacing its dissent codes, with optimistic
+	// versioning: c.Version must be the stored version (0 when none is
+	// stored), else ErrConflict; the stored record gets c.Version+1. A
+	// zero UpdatedAt is set from the store's clock.
+	SetConsent(ctx context.Context, c Consent) error
+
+	// Seals returns the patient's seals ordered by Section.
+	Seals(ctx context.Context, nhs string) ([]Seal, error)
+	// CreateSeal stores s; a second seal on the same section is ErrExists.
+	CreateSeal(ctx context.Context, s Seal) error
+
+	// PatientFacts returns the patient's relationships (all of them, as
+	// RelationshipsFor with a zero time), consent (nil if none) and seals,
+	// read in one snapshot: the PDP's read on every decision.
+	PatientFacts(ctx context.Context, nhs string) (*PatientFacts, error)
+
+	// CreateAlert stores a, which must be open and new. a.RoleProfileID
+	// must be a role profile of a.UID at a.ODS (else ErrInvalid).
+	CreateAlert(ctx context.Context, a Alert) error
+	// Alerts returns the alerts f selects, oldest first (CreatedAt, ID).
+	Alerts(ctx context.Context, f AlertFilter) ([]Alert, error)
+	// ReviewAlert records a review by reviewer (an existing person other
+	// than the one who triggered the alert): open to closed or escalated,
+	// escalated to closed. Any other transition is ErrConflict; a target
+	// of open is ErrInvalid. note is optional.
+	ReviewAlert(ctx context.Context, id, reviewer string, st AlertStatus, note string) error
 
 	Close() error
 }

@@ -244,7 +244,7 @@ func TestLoginRefusals(t *testing.T) {
 		if st != 400 || code != "bad_request" {
 			t.Fatalf("%d %s, want 400 bad_request", st, code)
 		}
-		big := map[string]string{"challenge_id": strings.Repeat("a", 70<<10)}
+		big := map[string]string{"challenge_id": strings.Repeat("a", 300<<10)}
 		if st, code := call(t, "POST", r.url+"/v1/login", "", big, nil); st != http.StatusRequestEntityTooLarge {
 			t.Fatalf("%d %s, want 413", st, code)
 		}

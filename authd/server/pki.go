@@ -97,3 +97,16 @@ func firstErr(err error, bad []error) error {
 	}
 	return bad[0]
 }
+
+// certPool reads PEM CA files into a pool.
+func certPool(paths []string) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	certs, err := readCerts(paths)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, nil
+}

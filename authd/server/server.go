@@ -22,6 +22,9 @@ import (
 	"github.com/carespine/spineauth/authd/certverify"
 	"github.com/carespine/spineauth/authd/config"
 	"github.com/carespine/spineauth/authd/login"
+	"github.com/carespine/spineauth/authd/pdp"
+	"github.com/carespine/spineauth/policy"
+	policies "github.com/carespine/spineauth/rego"
 	"github.com/carespine/spineauth/registration"
 	"github.com/carespine/spineauth/sessions"
 )
@@ -48,6 +51,9 @@ type Server struct {
 	}
 	redis  redis.UniversalClient // nil for the memory backend
 	Login  *login.Service
+	PDP    *pdp.Service
+	policy *policy.Engine
+	dlog   *policy.SQLiteLog
 	closed bool
 }
 
@@ -127,8 +133,41 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		return nil, err
 	}
 
+	src := policy.FSSource(policies.FS)
+	if cfg.PDP.PolicyDir != "" {
+		src = policy.DirSource(cfg.PDP.PolicyDir)
+	}
+	s.policy, err = policy.New(ctx, policy.Config{
+		Source:   src,
+		Queries:  map[string]string{pdp.AccessQuery: "data.spine.access.decision"},
+		RunTests: *cfg.PDP.RunPolicyTests,
+		Data:     cfg.PDP.Data,
+		Now:      opts.Now,
+		Logger:   opts.Logger.With("component", "policy"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	if s.dlog, err = policy.OpenSQLiteLog(ctx, cfg.PDP.DecisionLog, policy.WithLogger(opts.Logger.With("component", "decision-log"))); err != nil {
+		return nil, fmt.Errorf("decision log: %w", err)
+	}
+	s.PDP, err = pdp.New(pdp.Deps{
+		Sessions:  s.sessions,
+		Facts:     s.store,
+		Catalogue: cat,
+		Policy:    s.policy,
+		Log:       s.dlog,
+		Now:       opts.Now,
+		Logger:    opts.Logger.With("component", "pdp"),
+		Metrics:   pdp.NewMetrics(opts.Registry),
+	})
+	if err != nil {
+		return nil, err
+	}
+
 	mux := http.NewServeMux()
 	s.Login.Register(mux)
+	s.PDP.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeHealth(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -158,6 +197,14 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("readiness: store", "err", err)
 	} else {
 		checks["store"] = "ok"
+	}
+	// A policy that failed to reload is reported (decisions continue on
+	// the last good one), without making the node unready.
+	ps := s.policy.Status()
+	checks["policy_revision"] = ps.Revision
+	checks["policy"] = "ok"
+	if ps.Degraded {
+		checks["policy"] = "degraded: " + ps.LastError
 	}
 	if s.redis != nil {
 		if err := s.redis.Ping(ctx).Err(); err != nil {
@@ -196,6 +243,16 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			return fmt.Errorf("tls: %w", err)
 		}
 		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		if len(s.cfg.PDP.ClientCAs) > 0 {
+			pool, err := certPool(s.cfg.PDP.ClientCAs)
+			if err != nil {
+				return err
+			}
+			// Workstations log in without a client certificate; spine
+			// services present one, verified here against the service CAs.
+			hs.TLSConfig.ClientCAs = pool
+			hs.TLSConfig.ClientAuth = tls.VerifyClientCertIfGiven
+		}
 		l = tls.NewListener(l, hs.TLSConfig)
 	}
 	errc := make(chan error, 1)
@@ -223,6 +280,12 @@ func (s *Server) Close() error {
 	var errs []error
 	if s.verifier != nil {
 		s.verifier.Close()
+	}
+	if s.policy != nil {
+		s.policy.Close()
+	}
+	if s.dlog != nil {
+		errs = append(errs, s.dlog.Close())
 	}
 	if s.sessions != nil {
 		errs = append(errs, s.sessions.Close())

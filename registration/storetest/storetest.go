@@ -42,6 +42,17 @@ func Run(t *testing.T, open func(t *testing.T) registration.Store) {
 	t.Run("Close", func(t *testing.T) { testClose(t, open) })
 	t.Run("CancelledContext", func(t *testing.T) { testCancelledContext(t, open) })
 	t.Run("SeedDemo", func(t *testing.T) { testSeedDemo(t, open) })
+
+	// Patient facts and alerts.
+	t.Run("Relationship", func(t *testing.T) { testRelationship(t, open) })
+	t.Run("EndRelationship", func(t *testing.T) { testEndRelationship(t, open) })
+	t.Run("RelationshipCurrent", func(t *testing.T) { testRelationshipCurrent(t, open) })
+	t.Run("Consent", func(t *testing.T) { testConsent(t, open) })
+	t.Run("Seal", func(t *testing.T) { testSeal(t, open) })
+	t.Run("PatientFacts", func(t *testing.T) { testPatientFacts(t, open) })
+	t.Run("Alert", func(t *testing.T) { testAlert(t, open) })
+	t.Run("ReviewAlert", func(t *testing.T) { testReviewAlert(t, open) })
+	t.Run("SeedDemoPatients", func(t *testing.T) { testSeedDemoPatients(t, open) })
 }
 
 // t0 has nanoseconds on purpose: stores keep microseconds.

@@ -1,0 +1,399 @@
+package pdp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/carespine/spineauth/policy"
+	"github.com/carespine/spineauth/registration"
+	"github.com/carespine/spineauth/sessions"
+)
+
+// Sessions is how the PDP finds a caller's user session.
+type Sessions interface {
+	Get(ctx context.Context, tok sessions.Token) (*sessions.Session, error)
+}
+
+// Facts is the registration data a decision needs.
+type Facts interface {
+	RoleProfile(ctx context.Context, id string) (*registration.RoleProfile, error)
+	PatientFacts(ctx context.Context, nhs string) (*registration.PatientFacts, error)
+	CreateAlert(ctx context.Context, a registration.Alert) error
+}
+
+// Evaluator runs a named policy query.
+type Evaluator interface {
+	Eval(ctx context.Context, query string, input any) (*policy.Result, error)
+}
+
+var (
+	_ Evaluator = (*policy.Engine)(nil)
+	_ Facts     = (registration.Store)(nil)
+)
+
+// AccessQuery is the name of the record-access query in the policy engine.
+const AccessQuery = "access"
+
+// Deps are the PDP's collaborators.
+type Deps struct {
+	Sessions  Sessions
+	Facts     Facts
+	Catalogue *registration.Catalogue
+	Policy    Evaluator
+	Log       policy.DecisionLog
+	Now       func() time.Time
+	Logger    *slog.Logger
+	Metrics   *Metrics // may be nil
+}
+
+// Service answers access questions. It is safe for concurrent use.
+type Service struct {
+	d   Deps
+	log *slog.Logger
+}
+
+// New checks deps and returns a Service.
+func New(d Deps) (*Service, error) {
+	if d.Sessions == nil || d.Facts == nil || d.Catalogue == nil || d.Policy == nil || d.Log == nil {
+		return nil, errors.New("pdp: sessions, facts, catalogue, policy and decision log are required")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Service{d: d, log: log}, nil
+}
+
+// maxReason bounds the free-text reason a user gives.
+const maxReason = 500
+
+// evaluation is one decision in the making.
+type evaluation struct {
+	id      string
+	caller  string
+	start   time.Time
+	now     time.Time
+	req     EvaluationRequest
+	sess    *sessions.Session
+	profile *registration.RoleProfile
+	nhs     string
+	purpose string
+	reason  string
+	input   map[string]any
+}
+
+// Evaluate answers one question. It never fails: anything that goes wrong
+// is a deny with a reason code.
+func (s *Service) Evaluate(ctx context.Context, caller string, req EvaluationRequest) EvaluationResponse {
+	ev := &evaluation{id: newID(), caller: caller, start: time.Now(), now: s.d.Now(), req: req}
+	resp := s.evaluate(ctx, ev)
+	s.d.Metrics.observe(resp, time.Since(ev.start))
+	return resp
+}
+
+func (s *Service) evaluate(ctx context.Context, ev *evaluation) EvaluationResponse {
+	if code := s.gather(ctx, ev); code != "" {
+		return s.deny(ctx, ev, "", code)
+	}
+	res, err := s.d.Policy.Eval(ctx, AccessQuery, ev.input)
+	if err != nil {
+		s.log.ErrorContext(ctx, "policy evaluation failed", "decision", ev.id, "err", err)
+		return s.deny(ctx, ev, "", ReasonInternal)
+	}
+	allow, codes, obligations, err := parseDecision(res.Value)
+	if err != nil {
+		s.log.ErrorContext(ctx, "policy returned a malformed decision", "decision", ev.id, "revision", res.Revision, "err", err)
+		return s.deny(ctx, ev, res.Revision, ReasonInternal)
+	}
+	resp := EvaluationResponse{Decision: allow, Context: DecisionContext{
+		ID: ev.id, ReasonCodes: codes, Obligations: obligations, PolicyRevision: res.Revision}}
+	if !allow {
+		resp.Context.Obligations = []Obligation{}
+		if len(resp.Context.ReasonCodes) == 0 {
+			resp.Context.ReasonCodes = []string{ReasonInternal} // a deny always says why
+		}
+	}
+	// Alerts are stored before the answer leaves; if that fails, deny.
+	if allow {
+		for i, o := range resp.Context.Obligations {
+			if o.Type != "alert" {
+				continue
+			}
+			id, err := s.storeAlert(ctx, ev, o.AlertType)
+			if err != nil {
+				s.log.ErrorContext(ctx, "alert could not be stored; denying", "decision", ev.id, "alert_type", o.AlertType, "err", err)
+				return s.deny(ctx, ev, res.Revision, ReasonInternal)
+			}
+			resp.Context.Obligations[i].AlertID = id
+		}
+	}
+	sync := len(resp.Context.Obligations) > 0 || ev.purpose == "emergency"
+	if err := s.record(ctx, ev, res.Revision, resp, sync); err != nil {
+		s.log.ErrorContext(ctx, "decision could not be recorded; denying", "decision", ev.id, "err", err)
+		if allow {
+			// The answer would be unaccounted for: refuse it.
+			deny := EvaluationResponse{Context: DecisionContext{ID: ev.id, ReasonCodes: []string{ReasonInternal},
+				Obligations: []Obligation{}, PolicyRevision: res.Revision}}
+			return deny
+		}
+	}
+	return resp
+}
+
+// gather validates the request and looks up everything the policy needs,
+// building ev.input. It returns a reason code when the request must be
+// denied before the policy runs.
+func (s *Service) gather(ctx context.Context, ev *evaluation) string {
+	r := ev.req
+	if r.Subject == nil || r.Action == nil || r.Resource == nil {
+		return ReasonMalformed
+	}
+	if r.Subject.Type != "session" || r.Resource.Type != "patient_record" || r.Action.Name == "" || len(r.Action.Name) > 64 {
+		return ReasonMalformed
+	}
+	tok, err := sessions.ParseToken(r.Subject.ID)
+	if err != nil {
+		return ReasonSessionUnknown
+	}
+	ev.nhs = r.Resource.ID
+	if !registration.ValidNHSNumber(ev.nhs) {
+		return ReasonNHSNumberInvalid
+	}
+	var ok bool
+	if ev.purpose, ok = stringProp(r.Context, "purpose", "direct_care"); !ok {
+		return ReasonMalformed
+	}
+	if ev.reason, ok = stringProp(r.Context, "reason", ""); !ok || len(ev.reason) > maxReason {
+		return ReasonMalformed
+	}
+	section, ok := stringProp(r.Resource.Properties, "section", "")
+	if !ok || len(section) > 64 {
+		return ReasonMalformed
+	}
+
+	ev.sess, err = s.d.Sessions.Get(ctx, tok)
+	switch {
+	case errors.Is(err, sessions.ErrExpired):
+		return ReasonSessionExpired
+	case errors.Is(err, sessions.ErrNotFound):
+		return ReasonSessionUnknown
+	case err != nil:
+		s.log.ErrorContext(ctx, "session store failed", "decision", ev.id, "err", err)
+		return ReasonInternal
+	}
+	if ev.sess.RoleProfileID == "" {
+		return ReasonNoRole
+	}
+	ev.profile, err = s.d.Facts.RoleProfile(ctx, ev.sess.RoleProfileID)
+	switch {
+	case errors.Is(err, registration.ErrNotFound):
+		return ReasonRoleNotCurrent
+	case err != nil:
+		s.log.ErrorContext(ctx, "registration store failed", "decision", ev.id, "err", err)
+		return ReasonInternal
+	}
+	if ev.profile.UID != ev.sess.UserID || !ev.profile.Current(ev.now) {
+		return ReasonRoleNotCurrent
+	}
+	facts, err := s.d.Facts.PatientFacts(ctx, ev.nhs)
+	if err != nil {
+		s.log.ErrorContext(ctx, "patient facts unavailable", "decision", ev.id, "err", err)
+		return ReasonInternal
+	}
+	ev.input = s.input(ev, section, facts)
+	return ""
+}
+
+// input is the policy input document (rego/README.md).
+func (s *Service) input(ev *evaluation, section string, f *registration.PatientFacts) map[string]any {
+	rels := make([]any, 0, len(f.Relationships))
+	for _, r := range f.Relationships {
+		if !r.EndedAt.IsZero() && !r.EndedAt.After(ev.now) {
+			continue
+		}
+		var expires any
+		if !r.ExpiresAt.IsZero() {
+			expires = r.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		rels = append(rels, map[string]any{
+			"kind":        string(r.Kind),
+			"target_type": string(r.TargetType),
+			"target":      r.Target,
+			"expires_at":  expires,
+			"expired":     !r.Current(ev.now),
+		})
+	}
+	consent := map[string]any{"scr": "unknown", "dissent_codes": []any{}}
+	if f.Consent != nil {
+		codes := make([]any, 0, len(f.Consent.DissentCodes))
+		for _, c := range f.Consent.DissentCodes {
+			codes = append(codes, c)
+		}
+		consent = map[string]any{"scr": string(f.Consent.SCR), "dissent_codes": codes}
+	}
+	seal := map[string]any{"state": "none"}
+	for _, sl := range f.Seals {
+		if sl.Section == section {
+			seal = map[string]any{"state": string(sl.State), "owner_workgroup": sl.OwnerWorkgroup}
+		}
+	}
+	activities := s.d.Catalogue.Closure(ev.profile.Activities)
+	return map[string]any{
+		"now":    ev.now.UTC().Format(time.RFC3339),
+		"action": ev.req.Action.Name,
+		"resource": map[string]any{
+			"type":       "patient_record",
+			"nhs_number": ev.nhs,
+			"section":    section,
+			"seal":       seal,
+		},
+		"purpose": ev.purpose,
+		"reason":  ev.reason,
+		"subject": map[string]any{
+			"uid":             ev.sess.UserID,
+			"role_profile_id": ev.profile.ID,
+			"org":             ev.profile.ODS,
+			"job_role":        ev.profile.JobRole,
+			"activities":      toAny(activities),
+			"workgroups":      toAny(ev.profile.Workgroups),
+		},
+		"relationships": rels,
+		"consent":       consent,
+	}
+}
+
+func (s *Service) storeAlert(ctx context.Context, ev *evaluation, alertType string) (string, error) {
+	a := registration.Alert{
+		ID:            newID(),
+		Type:          registration.AlertType(alertType),
+		NHSNumber:     ev.nhs,
+		UID:           ev.sess.UserID,
+		RoleProfileID: ev.profile.ID,
+		ODS:           ev.profile.ODS,
+		Reason:        ev.reason,
+		DecisionID:    ev.id,
+		CreatedAt:     ev.now,
+		Status:        registration.AlertOpen,
+	}
+	if err := s.d.Facts.CreateAlert(ctx, a); err != nil {
+		return "", err
+	}
+	return a.ID, nil
+}
+
+// deny answers no with one reason code and records the decision.
+func (s *Service) deny(ctx context.Context, ev *evaluation, revision, code string) EvaluationResponse {
+	resp := EvaluationResponse{Context: DecisionContext{ID: ev.id, ReasonCodes: []string{code},
+		Obligations: []Obligation{}, PolicyRevision: revision}}
+	if err := s.record(ctx, ev, revision, resp, false); err != nil {
+		s.log.ErrorContext(ctx, "denial could not be recorded", "decision", ev.id, "err", err)
+	}
+	return resp
+}
+
+// record writes the decision log entry; the request is recorded without
+// the session token.
+func (s *Service) record(ctx context.Context, ev *evaluation, revision string, resp EvaluationResponse, sync bool) error {
+	req := ev.req
+	if req.Subject != nil {
+		subj := *req.Subject
+		subj.ID = "REDACTED"
+		if ev.sess != nil {
+			subj.ID = "session:" + ev.sess.ID
+		}
+		req.Subject = &subj
+	}
+	var input any = map[string]any{"request": req}
+	if ev.input != nil {
+		input = map[string]any{"request": req, "policy_input": ev.input}
+	}
+	return s.d.Log.Record(ctx, policy.Decision{
+		ID:         ev.id,
+		Time:       ev.now,
+		Query:      AccessQuery,
+		Revision:   revision,
+		Input:      policy.Mask(input, "session_token", "token", "authorization"),
+		Result:     resp,
+		Allow:      resp.Decision,
+		Caller:     ev.caller,
+		DurationUS: time.Since(ev.start).Microseconds(),
+	}, sync)
+}
+
+// parseDecision reads the policy's decision document strictly.
+func parseDecision(v any) (allow bool, codes []string, obligations []Obligation, err error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return false, nil, nil, fmt.Errorf("decision is %T, not an object", v)
+	}
+	if allow, ok = m["allow"].(bool); !ok {
+		return false, nil, nil, errors.New("decision.allow is not a boolean")
+	}
+	rc, ok := m["reason_codes"].([]any)
+	if !ok {
+		return false, nil, nil, errors.New("decision.reason_codes is not an array")
+	}
+	codes = make([]string, 0, len(rc))
+	for _, c := range rc {
+		cs, ok := c.(string)
+		if !ok {
+			return false, nil, nil, errors.New("a reason code is not a string")
+		}
+		codes = append(codes, cs)
+	}
+	sort.Strings(codes)
+	obs, ok := m["obligations"].([]any)
+	if !ok {
+		return false, nil, nil, errors.New("decision.obligations is not an array")
+	}
+	obligations = make([]Obligation, 0, len(obs))
+	for _, o := range obs {
+		om, ok := o.(map[string]any)
+		if !ok {
+			return false, nil, nil, errors.New("an obligation is not an object")
+		}
+		typ, _ := om["type"].(string)
+		at, _ := om["alert_type"].(string)
+		if typ == "" || (typ == "alert" && at == "") {
+			return false, nil, nil, errors.New("an obligation lacks its type")
+		}
+		obligations = append(obligations, Obligation{Type: typ, AlertType: at})
+	}
+	return allow, codes, obligations, nil
+}
+
+// stringProp reads an optional string property; ok is false when present
+// but not a string.
+func stringProp(m map[string]any, key, def string) (string, bool) {
+	v, present := m[key]
+	if !present || v == nil {
+		return def, true
+	}
+	s, ok := v.(string)
+	return strings.TrimSpace(s), ok
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
