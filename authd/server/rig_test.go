@@ -164,8 +164,8 @@ func demoCards(t testing.TB) map[string][]*x509.Certificate {
 func writeConfig(t testing.TB, dir, listen, dbPath, sessionsYAML string) string {
 	t.Helper()
 	pki := testkeys.Dir()
-	if sessionsYAML == "" {
-		sessionsYAML = "sessions:\n  backend: memory\n"
+	if !strings.Contains(sessionsYAML, "sessions:") {
+		sessionsYAML = "sessions:\n  backend: memory\n" + sessionsYAML
 	}
 	y := fmt.Sprintf(`listen: %s
 audience: https://authd.test
@@ -211,18 +211,31 @@ func seedDB(t testing.TB, path string, now time.Time) {
 // rig is an in-process authd on a real loopback listener with a settable
 // clock.
 type rig struct {
-	srv   *server.Server
-	url   string
-	clock *clock
-	logs  *bytes.Buffer
+	srv    *server.Server
+	url    string
+	clock  *clock
+	logs   *bytes.Buffer
+	client *http.Client // trusts the rig's TLS certificate, without a client certificate
 }
 
-func newRig(t testing.TB) *rig {
+// rigConfig adjusts a rig's configuration.
+type rigConfig struct {
+	sessions string // sessions section (default memory)
+	extra    string // appended YAML (tls, pdp)
+	scheme   string // http (default) or https
+	client   *http.Client
+}
+
+func newRig(t testing.TB, opts ...func(*rigConfig)) *rig {
 	t.Helper()
+	rc := rigConfig{scheme: "http", client: http.DefaultClient}
+	for _, o := range opts {
+		o(&rc)
+	}
 	dir := t.TempDir()
 	clk := &clock{t: time.Now().Truncate(time.Second)}
 	db := filepath.Join(dir, "authd.db")
-	cfg, err := config.Load(writeConfig(t, dir, "127.0.0.1:0", db, ""))
+	cfg, err := config.Load(writeConfig(t, dir, "127.0.0.1:0", db, rc.sessions+rc.extra))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +266,7 @@ func newRig(t testing.TB) *rig {
 			mu.Unlock()
 		}
 	})
-	return &rig{srv: srv, url: "http://" + l.Addr().String(), clock: clk, logs: logs}
+	return &rig{srv: srv, url: rc.scheme + "://" + l.Addr().String(), clock: clk, logs: logs, client: rc.client}
 }
 
 type lockedWriter struct {
@@ -375,3 +388,5 @@ func cardagentLogin(t *testing.T, url, token, pin string, extra ...string) (map[
 }
 
 func mkdir(p string) error { return os.MkdirAll(p, 0o700) }
+
+func jsonDecode(r io.Reader, out any) error { return json.NewDecoder(r).Decode(out) }

@@ -180,6 +180,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 // Store is the registration store (for seeding demo data and tests).
 func (s *Server) Store() *registration.SQLite { return s.store }
 
+// Policy is the policy engine (for reloads and status).
+func (s *Server) Policy() *policy.Engine { return s.policy }
+
+// DecisionLog is the durable decision log.
+func (s *Server) DecisionLog() *policy.SQLiteLog { return s.dlog }
+
 // Sessions is the session store.
 func (s *Server) Sessions() sessions.Store { return s.sessions }
 

@@ -1,0 +1,226 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carespine/spineauth/authd/pdp"
+	"github.com/carespine/spineauth/cardagent"
+	"github.com/carespine/spineauth/registration"
+	policies "github.com/carespine/spineauth/rego"
+)
+
+// TestPDPDeniesWhenUnsure: an unknown, ended or expired session, no role,
+// a malformed NHS number or body, an unauthenticated caller, and broken
+// dependencies are all denials (never an allow) with their reason code.
+func TestPDPDeniesWhenUnsure(t *testing.T) {
+	p := newPDPRig(t, "")
+	alice := p.session(t, "card-555000000011-rsa", registration.DemoAlicePracticeProfile)
+	patient := registration.DemoPatientRegistered
+	ok := question(alice, patient, "scr", "direct_care", "")
+	st, control := p.evaluate(t, ok)
+	if st != 200 || !control.Decision {
+		t.Fatalf("the control question is not allowed: %d %+v", st, control)
+	}
+	// The decision is in the durable log, with its inputs, without the token.
+	logged, err := p.srv.DecisionLog().Get(context.Background(), control.Context.ID)
+	if err != nil {
+		t.Fatalf("decision %s not in the log: %v", control.Context.ID, err)
+	}
+	raw, _ := json.Marshal(logged)
+	if strings.Contains(string(raw), alice) || !logged.Allow || logged.Caller != "scr-service" ||
+		!strings.Contains(string(raw), registration.DemoPatientRegistered) {
+		t.Fatalf("logged decision: %s", raw)
+	}
+
+	ended := p.session(t, "card-555000000011-ec", registration.DemoAlicePracticeProfile)
+	c := &cardagent.Client{BaseURL: p.url, HTTP: p.client}
+	if err := c.Logout(context.Background(), ended); err != nil {
+		t.Fatal(err)
+	}
+	noRole := p.session(t, "card-555000000011-rsa", "")
+
+	tests := []struct {
+		name string
+		body any
+		code string
+	}{
+		{"unknown session", question(strings.Repeat("A", 43), patient, "scr", "direct_care", ""), pdp.ReasonSessionUnknown},
+		{"malformed session token", question("not-a-token", patient, "scr", "direct_care", ""), pdp.ReasonSessionUnknown},
+		{"ended session", question(ended, patient, "scr", "direct_care", ""), pdp.ReasonSessionUnknown},
+		{"no role selected", question(noRole, patient, "scr", "direct_care", ""), pdp.ReasonNoRole},
+		{"NHS number with a bad check digit", question(alice, "9990001234", "scr", "direct_care", ""), pdp.ReasonNHSNumberInvalid},
+		{"NHS number not digits", question(alice, "999000123X", "scr", "direct_care", ""), pdp.ReasonNHSNumberInvalid},
+		{"missing subject", map[string]any{"action": map[string]any{"name": "view"}}, pdp.ReasonMalformed},
+		{"wrong subject type", map[string]any{"subject": map[string]any{"type": "user", "id": "555000000011"},
+			"action": map[string]any{"name": "view"}, "resource": map[string]any{"type": "patient_record", "id": patient}}, pdp.ReasonMalformed},
+		{"purpose not a string", map[string]any{"subject": map[string]any{"type": "session", "id": alice},
+			"action": map[string]any{"name": "view"}, "resource": map[string]any{"type": "patient_record", "id": patient},
+			"context": map[string]any{"purpose": 7}}, pdp.ReasonMalformed},
+		{"unknown section", question(alice, patient, "x-rays", "direct_care", ""), "unknown_section"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, got := p.evaluate(t, tt.body)
+			if st != 200 || got.Decision || len(got.Context.ReasonCodes) == 0 || got.Context.ReasonCodes[0] != tt.code {
+				t.Fatalf("got %d %+v, want a deny with %s", st, got, tt.code)
+			}
+		})
+	}
+	t.Run("body not JSON", func(t *testing.T) {
+		var got pdp.EvaluationResponse
+		if st := p.post(t, p.service, "/access/v1/evaluation", []byte(`{"subject":`), &got); st != 400 || got.Decision || got.Context.ReasonCodes[0] != pdp.ReasonMalformed {
+			t.Fatalf("got %d %+v", st, got)
+		}
+	})
+	t.Run("body too large", func(t *testing.T) {
+		var got pdp.EvaluationResponse
+		big := []byte(`{"context":{"reason":"` + strings.Repeat("x", 70<<10) + `"}}`)
+		if st := p.post(t, p.service, "/access/v1/evaluation", big, &got); st != http.StatusRequestEntityTooLarge || got.Decision {
+			t.Fatalf("got %d %+v", st, got)
+		}
+	})
+	t.Run("caller without a service certificate", func(t *testing.T) {
+		var got map[string]string
+		if st := p.post(t, p.client, "/access/v1/evaluation", ok, &got); st != 401 || got["error"] != "caller_unauthenticated" {
+			t.Fatalf("got %d %v", st, got)
+		}
+	})
+	t.Run("caller with a certificate from another CA", func(t *testing.T) {
+		other := newServiceTLS(t)
+		rogue := p.tls.client(other.clientCert(t, "rogue"))
+		_, err := rogue.Post(p.url+"/access/v1/evaluation", "application/json", bytes.NewReader([]byte("{}")))
+		if err == nil {
+			t.Fatal("a certificate from an unknown CA was accepted by the TLS layer")
+		}
+	})
+	t.Run("batch answers in order with defaults", func(t *testing.T) {
+		var got pdp.BatchResponse
+		body := map[string]any{
+			"subject":  map[string]any{"type": "session", "id": alice},
+			"action":   map[string]any{"name": "view"},
+			"resource": map[string]any{"type": "patient_record", "id": patient, "properties": map[string]any{"section": "scr"}},
+			"evaluations": []any{
+				map[string]any{},
+				map[string]any{"resource": map[string]any{"type": "patient_record", "id": registration.DemoPatientNoRelationship, "properties": map[string]any{"section": "scr"}}},
+				map[string]any{"resource": map[string]any{"type": "patient_record", "id": "123"}},
+			},
+		}
+		if st := p.post(t, p.service, "/access/v1/evaluations", body, &got); st != 200 || len(got.Evaluations) != 3 {
+			t.Fatalf("got %d %+v", st, got)
+		}
+		want := []bool{true, false, false}
+		for i, e := range got.Evaluations {
+			if e.Decision != want[i] {
+				t.Errorf("evaluation %d: %+v, want decision %v", i, e, want[i])
+			}
+		}
+		if got.Evaluations[2].Context.ReasonCodes[0] != pdp.ReasonNHSNumberInvalid {
+			t.Errorf("third: %+v", got.Evaluations[2])
+		}
+	})
+	t.Run("expired session", func(t *testing.T) {
+		p.clock.Advance(11 * time.Hour)
+		st, got := p.evaluate(t, ok)
+		if st != 200 || got.Decision || got.Context.ReasonCodes[0] != pdp.ReasonSessionExpired {
+			t.Fatalf("got %d %+v", st, got)
+		}
+	})
+	t.Run("registration store down", func(t *testing.T) {
+		fresh := p.session(t, "card-555000000011-rsa", registration.DemoAlicePracticeProfile)
+		p.srv.Store().Close()
+		st, got := p.evaluate(t, question(fresh, patient, "scr", "direct_care", ""))
+		if st != 200 || got.Decision || got.Context.ReasonCodes[0] != pdp.ReasonInternal {
+			t.Fatalf("got %d %+v", st, got)
+		}
+	})
+}
+
+// TestPDPBrokenPolicyKeepsLastGood: a policy directory served live; a
+// broken policy is refused, decisions continue on the last good one, and
+// the failure shows on /readyz until a good policy replaces it.
+func TestPDPBrokenPolicyKeepsLastGood(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"access.rego", "access_test.rego", "config.json"} {
+		data, err := policies.FS.ReadFile("access/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := newPDPRig(t, "  policy_dir: "+dir+"\n")
+	alice := p.session(t, "card-555000000011-rsa", registration.DemoAlicePracticeProfile)
+	q := question(alice, registration.DemoPatientRegistered, "scr", "direct_care", "")
+	_, before := p.evaluate(t, q)
+	if !before.Decision {
+		t.Fatalf("control: %+v", before)
+	}
+
+	broken := []byte("package spine.access\n\ndecision := {\"allow\": true  # unterminated\n")
+	if err := os.WriteFile(filepath.Join(dir, "access.rego"), broken, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.srv.Policy().Reload(context.Background()); err == nil {
+		t.Fatal("a broken policy was accepted")
+	}
+	_, during := p.evaluate(t, q)
+	if !during.Decision || during.Context.PolicyRevision != before.Context.PolicyRevision {
+		t.Fatalf("decisions did not continue on the last good policy: %+v", during)
+	}
+	// The deny cases still deny under the kept policy.
+	if _, d := p.evaluate(t, question(alice, registration.DemoPatientNoRelationship, "scr", "direct_care", "")); d.Decision {
+		t.Fatalf("kept policy allowed a patient without a relationship: %+v", d)
+	}
+	var ready map[string]string
+	if st := getJSON(t, p.client, p.url+"/readyz", &ready); st != 200 || !strings.HasPrefix(ready["policy"], "degraded") {
+		t.Fatalf("readyz %d %v does not show the degraded policy", st, ready)
+	}
+	if !strings.Contains(p.logs.String(), "policy") {
+		t.Error("the failed reload was not logged")
+	}
+
+	// A policy that compiles but whose tests fail is refused too.
+	good, _ := policies.FS.ReadFile("access/access.rego")
+	permissive := strings.Replace(string(good), "default allow := false", "default allow := true", 1)
+	if permissive == string(good) {
+		t.Fatal("policy text changed; update the permissive edit")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "access.rego"), []byte(permissive), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.srv.Policy().Reload(context.Background()); err == nil {
+		t.Fatal("a policy whose tests fail was accepted")
+	}
+	// Restore: loaded again, healthy.
+	if err := os.WriteFile(filepath.Join(dir, "access.rego"), good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.srv.Policy().Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := getJSON(t, p.client, p.url+"/readyz", &ready); st != 200 || ready["policy"] != "ok" {
+		t.Fatalf("readyz after the fix: %d %v", st, ready)
+	}
+}
+
+func getJSON(t *testing.T, c *http.Client, url string, out any) int {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := jsonDecode(resp.Body, out); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode
+}
