@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -76,13 +77,30 @@ func insertAll(ctx context.Context, tx *sql.Tx, query, id string, values []strin
 	return nil
 }
 
+// The role profile reads are one statement each, so that a profile and
+// its activities and workgroups come from one snapshot, and they return
+// one row per profile with each list aggregated into a column (see
+// splitList): with this driver every row and column fetched costs more
+// than SQLite's work to aggregate them. roleProfilesOfSQL starts from
+// people so that it tells a person without profiles (one row of NULLs)
+// from no such person (no row).
+//
+// A list is its values joined by ' ', each with '%' written as %25 and
+// ' ' as %20, or NULL when it is empty. The escaping makes the encoding
+// exact for any stored value, not only for the codes the store's
+// validation lets in (which have neither character). string_agg and
+// replace are in SQLite (3.44+) and PostgreSQL alike.
 const (
-	roleProfileSQL    = aggSelect + `FROM role_profiles rp WHERE rp.id = $1`
-	roleProfilesOfSQL = aggSelect + `FROM people p LEFT JOIN role_profiles rp ON rp.uid = p.uid WHERE p.uid = $1 ORDER BY rp.start_us, rp.id`
-	aggSelect         = `SELECT rp.id, rp.uid, rp.ods, rp.job_role, rp.start_us, rp.end_us,
+	roleProfileSQL    = profileSelect + `FROM role_profiles rp WHERE rp.id = $1`
+	roleProfilesOfSQL = profileSelect + `FROM people p LEFT JOIN role_profiles rp ON rp.uid = p.uid
+		WHERE p.uid = $1 ORDER BY rp.start_us, rp.id`
+
+	profileSelect = `SELECT rp.id, rp.uid, rp.ods, rp.job_role, rp.start_us, rp.end_us,
 		rp.status, rp.approved_by, rp.created_at_us,
-		(SELECT string_agg(c.activity, ' ' ORDER BY c.activity) FROM role_profile_activities c WHERE c.role_profile_id = rp.id),
-		(SELECT string_agg(c.workgroup, ' ' ORDER BY c.workgroup) FROM role_profile_workgroups c WHERE c.role_profile_id = rp.id) `
+		(SELECT string_agg(replace(replace(c.activity, '%', '%25'), ' ', '%20'), ' ')
+			FROM role_profile_activities c WHERE c.role_profile_id = rp.id),
+		(SELECT string_agg(replace(replace(c.workgroup, '%', '%25'), ' ', '%20'), ' ')
+			FROM role_profile_workgroups c WHERE c.role_profile_id = rp.id) `
 )
 
 // RoleProfile implements Store.
@@ -115,9 +133,8 @@ func (s *sqlStore) RoleProfilesOf(ctx context.Context, uid string) ([]RoleProfil
 	return out, nil
 }
 
-// queryRoleProfiles runs stmt, a roleProfilesQuery, with arg and returns
-// the profiles with their activities and workgroups. found reports
-// whether there was a part 0 row.
+// queryRoleProfiles runs stmt, one of the role profile reads, with arg.
+// found reports whether it returned any row.
 func queryRoleProfiles(ctx context.Context, stmt *sql.Stmt, arg string) (out []RoleProfile, found bool, err error) {
 	rows, err := stmt.QueryContext(ctx, arg)
 	if err != nil {
@@ -133,17 +150,11 @@ func queryRoleProfiles(ctx context.Context, stmt *sql.Stmt, arg string) (out []R
 		}
 		found = true
 		if !r.id.Valid {
-			continue
+			continue // the person has no profiles
 		}
 		rp, err := r.profile()
 		if err != nil {
 			return nil, false, err
-		}
-		if r.acts.Valid {
-			rp.Activities = strings.Split(r.acts.String, " ")
-		}
-		if r.wgs.Valid {
-			rp.Workgroups = strings.Split(r.wgs.String, " ")
 		}
 		out = append(out, rp)
 	}
@@ -153,26 +164,27 @@ func queryRoleProfiles(ctx context.Context, stmt *sql.Stmt, arg string) (out []R
 	return out, found, nil
 }
 
-// profileRow is one row of a roleProfilesQuery.
+// profileRow is one row of a role profile read. The columns are nullable
+// for the LEFT JOIN of roleProfilesOfSQL; profile checks that those the
+// schema requires are set.
 type profileRow struct {
-	id, uid, ods, jobRole, status, approvedBy, acts, wgs sql.NullString
-	start, end, created                                  sql.NullInt64
+	id, uid, ods, jobRole, status, approvedBy sql.NullString
+	start, end, created                       sql.NullInt64
+	activities, workgroups                    sql.NullString
 }
 
 func (r *profileRow) dest() []any {
 	return []any{&r.id, &r.uid, &r.ods, &r.jobRole, &r.start, &r.end,
-		&r.status, &r.approvedBy, &r.created, &r.acts, &r.wgs}
+		&r.status, &r.approvedBy, &r.created, &r.activities, &r.workgroups}
 }
 
-// profile returns the profile of a part 0 row, checking that the columns
-// the schema requires are set.
 func (r *profileRow) profile() (RoleProfile, error) {
 	if !r.uid.Valid || !r.ods.Valid || !r.jobRole.Valid || !r.start.Valid || !r.status.Valid || !r.created.Valid {
 		return RoleProfile{}, fmt.Errorf("role profile %s: NULL in a required column", r.id.String)
 	}
 	rp := RoleProfile{
 		ID: r.id.String, UID: r.uid.String, ODS: r.ods.String, JobRole: r.jobRole.String,
-		Activities: []string{}, Workgroups: []string{},
+		Activities: splitList(r.activities), Workgroups: splitList(r.workgroups),
 		Start: fromMicros(r.start.Int64), Status: RoleProfileStatus(r.status.String),
 		ApprovedBy: r.approvedBy.String, CreatedAt: fromMicros(r.created.Int64),
 	}
@@ -180,6 +192,24 @@ func (r *profileRow) profile() (RoleProfile, error) {
 		rp.End = fromMicros(r.end.Int64)
 	}
 	return rp, nil
+}
+
+// splitList decodes a list aggregated by profileSelect and sorts it, in
+// Go, so that the order does not depend on the database's collation. It
+// never returns nil.
+func splitList(agg sql.NullString) []string {
+	if !agg.Valid {
+		return []string{}
+	}
+	list := strings.Split(agg.String, " ")
+	if strings.Contains(agg.String, "%") {
+		unescape := strings.NewReplacer("%20", " ", "%25", "%")
+		for i, v := range list {
+			list[i] = unescape.Replace(v)
+		}
+	}
+	slices.Sort(list)
+	return list
 }
 
 func closeRows(rows *sql.Rows) error {

@@ -41,7 +41,6 @@ func callerName(c *x509.Certificate) string {
 	return c.Subject.String()
 }
 
-
 // authenticated refuses requests without a verified service certificate.
 func (s *Service) authenticated(h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

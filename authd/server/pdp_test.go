@@ -124,7 +124,7 @@ type (
 )
 
 const (
-	lrUser, lrWorkgroup, lrOrg, lrNone, lrExpired lrKind = "user", "workgroup", "organisation", "none", "expired"
+	lrUser, lrWorkgroup, lrOrg, lrNone, lrExpired        lrKind = "user", "workgroup", "organisation", "none", "expired"
 	sealNone, sealSealed, sealLockedOwn, sealLockedOther seal   = "plain", "sealed", "locked-own-team", "locked-other-team"
 )
 
@@ -339,4 +339,3 @@ func makePatient(t *testing.T, st registration.Store, now time.Time, nhs string,
 		t.Fatal(err)
 	}
 }
-

@@ -24,8 +24,8 @@ import (
 	"github.com/carespine/spineauth/authd/login"
 	"github.com/carespine/spineauth/authd/pdp"
 	"github.com/carespine/spineauth/policy"
-	policies "github.com/carespine/spineauth/rego"
 	"github.com/carespine/spineauth/registration"
+	policies "github.com/carespine/spineauth/rego"
 	"github.com/carespine/spineauth/sessions"
 )
 
