@@ -66,8 +66,12 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
 	}
+	tlsFiles, err := makeDevTLS(filepath.Join(data, "tls"))
+	if err != nil {
+		return err
+	}
 	cfgPath := filepath.Join(data, "authd.yaml")
-	if err := os.WriteFile(cfgPath, devConfig(*listen, pki), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, devConfig(*listen, pki, tlsFiles), 0o600); err != nil {
 		return err
 	}
 	cfg, err := config.Load(cfgPath)
@@ -83,15 +87,23 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := devSeed(ctx, srv.Store(), pki); err != nil {
 			return fmt.Errorf("demo data: %w", err)
 		}
-		printWalkthrough(stdout, addr.String(), cfgPath, hsm)
+		printWalkthrough(stdout, addr.String(), cfgPath, hsm, tlsFiles)
 		return nil
 	})
 }
 
-func devConfig(listen, pki string) []byte {
+func devConfig(listen, pki string, t *devTLS) []byte {
 	return fmt.Appendf(nil, `# Written by authd dev; an example of a complete configuration.
 listen: %[1]s
-audience: http://%[1]s
+audience: https://%[1]s
+tls:
+  cert_file: %[3]s
+  key_file: %[4]s
+pdp:
+  # policy_dir: rego/access   # serve policies from disk, reloaded on change
+  run_policy_tests: true
+  decision_log: decisions.db
+  client_cas: [%[5]s]
 store:
   driver: sqlite
   path: authd.db
@@ -113,7 +125,7 @@ pki:
     key_usage: [digitalSignature]
     ext_key_usage: [1.3.6.1.5.5.7.3.2]
     required_policies: [1.3.6.1.4.1.58888.1.1.1]
-`, listen, pki)
+`, listen, pki, t.serverCert, t.serverKey, t.ca)
 }
 
 // devSeed loads the demo world into an empty store.
@@ -216,8 +228,8 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-func printWalkthrough(w io.Writer, addr, cfgPath string, hsm *devHSM) {
-	fmt.Fprintf(w, `authd dev is running on http://%[1]s (config: %[2]s)
+func printWalkthrough(w io.Writer, addr, cfgPath string, hsm *devHSM, t *devTLS) {
+	fmt.Fprintf(w, `authd dev is running on https://%[1]s (config: %[2]s)
 
 Demo users (smartcards are SoftHSM tokens; PIN %[3]s, SO PIN %[4]s):
   alice-rsa, alice-ec  555000000011 Alice Carter  clinician, two role profiles
@@ -228,13 +240,23 @@ Demo users (smartcards are SoftHSM tokens; PIN %[3]s, SO PIN %[4]s):
 Try a card login (in another terminal, from the project root):
   export SOFTHSM2_CONF=%[5]s
   printf %[3]s > /tmp/pin && chmod 600 /tmp/pin
-  go run ./cmd/cardagent login --authd http://%[1]s --module %[6]s \
-      --token alice-rsa --pin-file /tmp/pin --workstation ws-01
+  go run ./cmd/cardagent login --authd https://%[1]s --ca %[7]s --module %[6]s \
+      --token alice-rsa --pin-file /tmp/pin --workstation ws-01 --role-profile 555000001101
 
-It prints the session. Then, with the token it printed:
-  curl -s -H "Authorization: Bearer $TOKEN" http://%[1]s/v1/session
-  curl -s -X PUT -H "Authorization: Bearer $TOKEN" -d '{"role_profile_id":"<id>"}' http://%[1]s/v1/session/role
-  curl -s -X DELETE -H "Authorization: Bearer $TOKEN" http://%[1]s/v1/session
+It prints the session. Then, with the token it printed (TOKEN=...):
+  curl -s --cacert %[7]s -H "Authorization: Bearer $TOKEN" https://%[1]s/v1/session
+  curl -s --cacert %[7]s -X PUT -H "Authorization: Bearer $TOKEN" -d '{"role_profile_id":"555000001102"}' https://%[1]s/v1/session/role
+
+Ask the policy decision point, as the demo spine service (mutual TLS):
+  curl -s --cacert %[7]s --cert %[8]s --key %[9]s https://%[1]s/access/v1/evaluation -d '{
+    "subject": {"type": "session", "id": "'$TOKEN'"}, "action": {"name": "view"},
+    "resource": {"type": "patient_record", "id": "9990001235", "properties": {"section": "scr"}},
+    "context": {"purpose": "direct_care"}}'
+  Demo patients: 9990001235 registered at Alice's practice (allowed), 9990001316 no relationship
+  (denied; allowed with "purpose": "emergency" and a "reason", raising an alert), 9990001251 dissents.
+
+End the session:
+  curl -s --cacert %[7]s -X DELETE -H "Authorization: Bearer $TOKEN" https://%[1]s/v1/session
 
 Check a certificate the way login does:
   go run ./cmd/authd cert verify --roots testkeys/pki/root.pem --intermediates testkeys/pki/subca.pem \
@@ -242,5 +264,5 @@ Check a certificate the way login does:
 
 Health and metrics: http://%[1]s/healthz  /readyz  /metrics
 Stop with Ctrl-C.
-`, addr, cfgPath, devPIN, devSOPIN, hsm.conf, hsm.module)
+`, addr, cfgPath, devPIN, devSOPIN, hsm.conf, hsm.module, t.ca, t.serviceCert, t.serviceKey)
 }
