@@ -20,7 +20,7 @@ FUZZ_TARGETS = \
 	./registration:FuzzNHSNumber \
 	./registration:FuzzPatientInput
 
-.PHONY: all setup run test vet unit fuzz-short fuzz bench testkeys
+.PHONY: all setup run test vet unit policy-coverage fuzz-short fuzz bench bench-pdp testkeys
 
 all: test
 
@@ -33,13 +33,17 @@ setup:
 run: setup
 	$(GO) run ./cmd/authd dev
 
-test: setup vet unit fuzz-short
+test: setup vet unit policy-coverage fuzz-short
 
 vet:
 	$(GO) vet ./...
 
 unit:
 	$(GO) test -count=1 ./...
+
+# The Rego unit tests also run inside `unit`; this shows their coverage.
+policy-coverage:
+	@$(GO) test -count=1 -v -run 'TestRegoPolicies$$' ./rego | grep -E 'Rego tests ran|coverage of|^(ok|FAIL)'
 
 fuzz-short:
 	@bash scripts/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)
