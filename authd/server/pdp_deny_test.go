@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/carespine/spineauth/authd/pdp"
+	"github.com/carespine/spineauth/policy"
 	"github.com/carespine/spineauth/cardagent"
 	"github.com/carespine/spineauth/registration"
 	policies "github.com/carespine/spineauth/rego"
@@ -29,8 +30,16 @@ func TestPDPDeniesWhenUnsure(t *testing.T) {
 	if st != 200 || !control.Decision {
 		t.Fatalf("the control question is not allowed: %d %+v", st, control)
 	}
-	// The decision is in the durable log, with its inputs, without the token.
-	logged, err := p.srv.DecisionLog().Get(context.Background(), control.Context.ID)
+	// The decision reaches the durable log (plain decisions are written
+	// by the log's group commit shortly after the answer), with its
+	// inputs, without the token.
+	var logged policy.Decision
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if logged, err = p.srv.DecisionLog().Get(context.Background(), control.Context.ID); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("decision %s not in the log: %v", control.Context.ID, err)
 	}
@@ -38,6 +47,15 @@ func TestPDPDeniesWhenUnsure(t *testing.T) {
 	if strings.Contains(string(raw), alice) || !logged.Allow || logged.Caller != "scr-service" ||
 		!strings.Contains(string(raw), registration.DemoPatientRegistered) {
 		t.Fatalf("logged decision: %s", raw)
+	}
+
+	// An emergency decision is in the log before its answer arrives.
+	_, emergency := p.evaluate(t, question(alice, registration.DemoPatientNoRelationship, "scr", "emergency", "collapsed"))
+	if !emergency.Decision {
+		t.Fatalf("emergency: %+v", emergency)
+	}
+	if _, err := p.srv.DecisionLog().Get(context.Background(), emergency.Context.ID); err != nil {
+		t.Fatalf("emergency decision not yet durable when answered: %v", err)
 	}
 
 	ended := p.session(t, "card-555000000011-ec", registration.DemoAlicePracticeProfile)
