@@ -39,7 +39,9 @@ var (
 // the server's clock. TTLs exist so that data goes away on its own; they are
 // set relative to that same now (PEXPIRE deadline-now rather than PEXPIREAT
 // deadline), so a node's clock skew against the server, or a test's fake
-// clock, cannot make Redis drop a live session early.
+// clock, cannot make Redis drop a live session early; and with a grace of
+// ttlGraceMS, so that a session that has just expired is still reported as
+// expired rather than unknown however slowly the next request comes.
 //
 // Where all keys share one server, Create writes the index entries and the
 // session in one MULTI/EXEC. In Cluster they live in different slots, so
@@ -97,6 +99,9 @@ func redisErr(op string, err error) error {
 	return fmt.Errorf("sessions: redis %s: %w", op, err)
 }
 
+// ttlGraceMS is added to every session TTL (see the key layout above).
+const ttlGraceMS = 60_000
+
 // Create implements Store.
 func (r *Redis) Create(ctx context.Context, s Session) (Token, *Session, error) {
 	tok, err := NewToken()
@@ -120,14 +125,14 @@ func (r *Redis) create(ctx context.Context, tok Token, s Session) (*Session, err
 	hx := hex.EncodeToString(h[:])
 	exp, idle := toMS(s.ExpiresAt), s.IdleTimeout.Milliseconds()
 	life := exp - now
-	args := []any{min(life, idle),
+	args := []any{min(life, idle) + ttlGraceMS,
 		"uid", s.UserID, "card", s.CardID, "cert", s.CertSerial,
 		"ws", s.WorkstationID, "role", s.RoleProfileID,
 		"created", now, "seen", now, "exp", exp, "idle", idle}
 
 	pipe := r.pipeline()
-	indexAddScript.Eval(ctx, pipe, []string{r.userKey(s.UserID)}, hx, life)
-	indexAddScript.Eval(ctx, pipe, []string{r.cardKey(s.CardID)}, hx, life)
+	indexAddScript.Eval(ctx, pipe, []string{r.userKey(s.UserID)}, hx, life+ttlGraceMS)
+	indexAddScript.Eval(ctx, pipe, []string{r.cardKey(s.CardID)}, hx, life+ttlGraceMS)
 	created := createScript.Eval(ctx, pipe, []string{r.sessionKey(hx), r.tombKey(hx)}, args...)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, redisErr("create", err)

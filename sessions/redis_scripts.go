@@ -63,7 +63,7 @@ end
 if ARGV[2] == '1' then
   redis.call('HSET', KEYS[1], 'role', ARGV[3])
 end
-redis.call('PEXPIRE', KEYS[1], math.min(exp, seen + idle) - now)
+redis.call('PEXPIRE', KEYS[1], math.min(exp, seen + idle) - now + 60000) -- ttlGraceMS
 return {2, redis.call('HGETALL', KEYS[1])}
 `)
 
