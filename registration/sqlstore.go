@@ -18,11 +18,13 @@ import (
 // classify turns that into the same kind), and state changes are
 // compare-and-set updates.
 //
-// Every read is one prepared statement (see readStmts) run on the read
-// pool without an explicit transaction: a single statement reads one
-// snapshot on both databases (SQLite runs it in its own read transaction,
-// PostgreSQL gives each statement a snapshot), so a record and its child
-// rows are consistent without the cost of BEGIN and ROLLBACK.
+// Each read is one statement run on the read pool without an explicit
+// transaction: a single statement reads one snapshot on both databases
+// (SQLite runs it in its own read transaction, PostgreSQL gives each
+// statement a snapshot), so a record and its child rows are consistent
+// without the round trips of BEGIN and ROLLBACK. The lookups of people,
+// organisations, cards and role profiles, the login path among them, are
+// prepared once (readStmts).
 type sqlStore struct {
 	w *sql.DB // writes; for SQLite a single connection
 	r *sql.DB // reads; may be w
@@ -134,21 +136,6 @@ func (s *sqlStore) write(ctx context.Context, op string, fn func(tx *sql.Tx) err
 		return s.wrap(op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return s.wrap(op, err)
-	}
-	return nil
-}
-
-// read runs fn in a read-only transaction on the read pool, for a read
-// that needs several statements to see one snapshot. A read that is one
-// statement needs no transaction (see sqlStore).
-func (s *sqlStore) read(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return s.wrap(op, err)
-	}
-	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
-	if err := fn(tx); err != nil {
 		return s.wrap(op, err)
 	}
 	return nil

@@ -73,7 +73,7 @@ func (s *sqlStore) CardByFingerprint(ctx context.Context, fp [32]byte) (*Card, e
 }
 
 // oneCard runs stmt, a lookup by a unique key, with arg.
-func (s *sqlStore) oneCard(ctx context.Context, stmt *sql.Stmt, arg any, what string) (*Card, error) {
+func (s *sqlStore) oneCard(ctx context.Context, stmt *sql.Stmt, arg, what string) (*Card, error) {
 	var r cardRow
 	err := stmt.QueryRowContext(ctx, arg).Scan(r.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {

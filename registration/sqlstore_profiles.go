@@ -80,8 +80,10 @@ func insertAll(ctx context.Context, tx *sql.Tx, query, id string, values []strin
 // The role profile reads are one statement each, so that a profile and
 // its activities and workgroups come from one snapshot, and they return
 // one row per profile with each list aggregated into a column (see
-// splitList): with this driver every row and column fetched costs more
-// than SQLite's work to aggregate them. roleProfilesOfSQL starts from
+// splitList) rather than a row per activity and workgroup: the driver
+// locks the connection for every column of every row it fetches, and for
+// a demo user's two profiles the aggregated form takes about 27 µs
+// against 45 µs (BenchmarkLoginReads). roleProfilesOfSQL starts from
 // people so that it tells a person without profiles (one row of NULLs)
 // from no such person (no row).
 //
