@@ -82,8 +82,8 @@ func insertAll(ctx context.Context, tx *sql.Tx, query, id string, values []strin
 // one row per profile with each list aggregated into a column (see
 // splitList) rather than a row per activity and workgroup: the driver
 // locks the connection for every column of every row it fetches, and for
-// a demo user's two profiles the aggregated form takes about 27 µs
-// against 45 µs (BenchmarkLoginReads). roleProfilesOfSQL starts from
+// a demo user's two profiles the aggregated form took about 27 µs against
+// 45 µs (BenchmarkLoginReads/RoleProfilesOf). roleProfilesOfSQL starts from
 // people so that it tells a person without profiles (one row of NULLs)
 // from no such person (no row).
 //
