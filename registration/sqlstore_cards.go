@@ -94,7 +94,7 @@ func (s *sqlStore) CardsOf(ctx context.Context, uid string) ([]Card, error) {
 	if err := ValidateUserID(uid); err != nil {
 		return nil, err
 	}
-	cards, found, err := queryCards(ctx, s.q.cardsOf, uid)
+	cards, found, err := queryOwned[Card](ctx, s.q.cardsOf, uid, &cardRow{})
 	if err != nil {
 		return nil, s.wrap("list cards", err)
 	}
@@ -102,37 +102,6 @@ func (s *sqlStore) CardsOf(ctx context.Context, uid string) ([]Card, error) {
 		return nil, fmt.Errorf("registration: person %s: %w", uid, ErrNotFound)
 	}
 	return cards, nil
-}
-
-// queryCards runs cardsOfSQL. found reports whether it returned any row,
-// that is whether the person exists.
-func queryCards(ctx context.Context, stmt *sql.Stmt, uid string) (cards []Card, found bool, err error) {
-	rows, err := stmt.QueryContext(ctx, uid)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	cards = []Card{}
-	var r cardRow
-	dest := r.dest()
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return nil, false, err
-		}
-		found = true
-		if !r.id.Valid {
-			continue // the person has no cards
-		}
-		c, err := r.card()
-		if err != nil {
-			return nil, false, err
-		}
-		cards = append(cards, c)
-	}
-	if err := closeRows(rows); err != nil {
-		return nil, false, err
-	}
-	return cards, found, nil
 }
 
 // cardRow is one row of cardSelect. The columns are nullable for the
@@ -146,6 +115,11 @@ type cardRow struct {
 func (r *cardRow) dest() []any {
 	return []any{&r.id, &r.uid, &r.serial, &r.fp, &r.notAfter, &r.status, &r.issued}
 }
+
+// present reports whether the row holds a card (not just its owner).
+func (r *cardRow) present() bool { return r.id.Valid }
+
+func (r *cardRow) value() (Card, error) { return r.card() }
 
 func (r *cardRow) card() (Card, error) {
 	c := Card{ID: r.id.String, UID: r.uid.String, CertSerial: r.serial.String, Status: CardStatus(r.status.String)}

@@ -110,7 +110,7 @@ func (s *sqlStore) RoleProfile(ctx context.Context, id string) (*RoleProfile, er
 	if err := ValidateRoleProfileID(id); err != nil {
 		return nil, err
 	}
-	out, _, err := queryRoleProfiles(ctx, s.q.roleProfile, id)
+	out, _, err := queryOwned[RoleProfile](ctx, s.q.roleProfile, id, &profileRow{})
 	if err != nil {
 		return nil, s.wrap("get role profile", err)
 	}
@@ -125,7 +125,7 @@ func (s *sqlStore) RoleProfilesOf(ctx context.Context, uid string) ([]RoleProfil
 	if err := ValidateUserID(uid); err != nil {
 		return nil, err
 	}
-	out, found, err := queryRoleProfiles(ctx, s.q.roleProfilesOf, uid)
+	out, found, err := queryOwned[RoleProfile](ctx, s.q.roleProfilesOf, uid, &profileRow{})
 	if err != nil {
 		return nil, s.wrap("list role profiles", err)
 	}
@@ -135,30 +135,37 @@ func (s *sqlStore) RoleProfilesOf(ctx context.Context, uid string) ([]RoleProfil
 	return out, nil
 }
 
-// queryRoleProfiles runs stmt, one of the role profile reads, with arg.
-// found reports whether it returned any row.
-func queryRoleProfiles(ctx context.Context, stmt *sql.Stmt, arg string) (out []RoleProfile, found bool, err error) {
+// ownedRow is a row of a read that lists what a person owns, LEFT JOINed
+// to the person so that "no such person" and "owns nothing" differ.
+type ownedRow[T any] interface {
+	dest() []any
+	present() bool // the row holds an owned item, not just its owner
+	value() (T, error)
+}
+
+// queryOwned runs stmt with arg and collects the owned items. found
+// reports whether any row came back, that is whether the owner exists.
+func queryOwned[T any](ctx context.Context, stmt *sql.Stmt, arg string, r ownedRow[T]) (out []T, found bool, err error) {
 	rows, err := stmt.QueryContext(ctx, arg)
 	if err != nil {
 		return nil, false, err
 	}
 	defer rows.Close()
-	out = []RoleProfile{}
-	var r profileRow
+	out = []T{}
 	dest := r.dest()
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, false, err
 		}
 		found = true
-		if !r.id.Valid {
-			continue // the person has no profiles
+		if !r.present() {
+			continue
 		}
-		rp, err := r.profile()
+		v, err := r.value()
 		if err != nil {
 			return nil, false, err
 		}
-		out = append(out, rp)
+		out = append(out, v)
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, false, err
@@ -179,6 +186,10 @@ func (r *profileRow) dest() []any {
 	return []any{&r.id, &r.uid, &r.ods, &r.jobRole, &r.start, &r.end,
 		&r.status, &r.approvedBy, &r.created, &r.activities, &r.workgroups}
 }
+
+func (r *profileRow) present() bool { return r.id.Valid }
+
+func (r *profileRow) value() (RoleProfile, error) { return r.profile() }
 
 func (r *profileRow) profile() (RoleProfile, error) {
 	if !r.uid.Valid || !r.ods.Valid || !r.jobRole.Valid || !r.start.Valid || !r.status.Valid || !r.created.Valid {
