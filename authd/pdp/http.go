@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
+
+	"github.com/carespine/spineauth/policy"
 )
 
 // Request limits.
@@ -84,7 +87,7 @@ func (s *Service) handleEvaluations(w http.ResponseWriter, r *http.Request, call
 
 // malformed is the deny for a body that could not be read.
 func (s *Service) malformed(r *http.Request, caller string) EvaluationResponse {
-	ev := &evaluation{id: newID(), caller: caller, now: s.d.Now()}
+	ev := &evaluation{id: policy.NewDecisionID(time.Now()), caller: caller, now: s.d.Now()}
 	resp := s.deny(r.Context(), ev, "", ReasonMalformed)
 	s.d.Metrics.observe(resp, 0)
 	return resp

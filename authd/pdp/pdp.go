@@ -2,8 +2,6 @@ package pdp
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -96,7 +94,7 @@ type evaluation struct {
 // Evaluate answers one question. It never fails: anything that goes wrong
 // is a deny with a reason code.
 func (s *Service) Evaluate(ctx context.Context, caller string, req EvaluationRequest) EvaluationResponse {
-	ev := &evaluation{id: newID(), caller: caller, start: time.Now(), now: s.d.Now(), req: req}
+	ev := &evaluation{id: policy.NewDecisionID(time.Now()), caller: caller, start: time.Now(), now: s.d.Now(), req: req}
 	resp := s.evaluate(ctx, ev)
 	s.d.Metrics.observe(resp, time.Since(ev.start))
 	return resp
@@ -275,7 +273,7 @@ func (s *Service) input(ev *evaluation, section string, f *registration.PatientF
 
 func (s *Service) storeAlert(ctx context.Context, ev *evaluation, alertType string) (string, error) {
 	a := registration.Alert{
-		ID:            newID(),
+		ID:            registration.NewRecordID(),
 		Type:          registration.AlertType(alertType),
 		NHSNumber:     ev.nhs,
 		UID:           ev.sess.UserID,
@@ -390,10 +388,4 @@ func toAny(ss []string) []any {
 		out[i] = s
 	}
 	return out
-}
-
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/carespine/spineauth/policy"
 	"github.com/carespine/spineauth/registration"
 )
 
@@ -56,7 +57,7 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, caller, action,
 		Resource: &Entity{Type: "patient_record", ID: r.PathValue("nhs"), Properties: map[string]any{"section": section}},
 		Context:  map[string]any{"purpose": "direct_care", "reason": reason},
 	}
-	ev := &evaluation{id: newID(), caller: caller, start: time.Now(), now: s.d.Now(), req: req}
+	ev := &evaluation{id: policy.NewDecisionID(time.Now()), caller: caller, start: time.Now(), now: s.d.Now(), req: req}
 	resp := s.evaluate(r.Context(), ev)
 	s.d.Metrics.observe(resp, time.Since(ev.start))
 	if !resp.Decision {
@@ -89,7 +90,7 @@ func (s *Service) handleRecordRelationship(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	rel := registration.Relationship{
-		ID: newID(), NHSNumber: ev.nhs,
+		ID: registration.NewRecordID(), NHSNumber: ev.nhs,
 		Kind:       registration.RelationshipKind(body.Kind),
 		TargetType: registration.TargetType(body.TargetType),
 		Target:     body.Target, CreatedBy: ev.sess.UserID, Reason: body.Reason, CreatedAt: ev.now,
@@ -113,7 +114,7 @@ func (s *Service) handleSelfClaim(w http.ResponseWriter, r *http.Request, caller
 		return
 	}
 	rel := registration.Relationship{
-		ID: newID(), NHSNumber: ev.nhs, Kind: registration.RelationshipSelfClaimed,
+		ID: registration.NewRecordID(), NHSNumber: ev.nhs, Kind: registration.RelationshipSelfClaimed,
 		TargetType: registration.TargetUser, Target: ev.sess.UserID,
 		CreatedBy: ev.sess.UserID, Reason: ev.reason, CreatedAt: ev.now,
 	}
