@@ -59,6 +59,7 @@ type readStmts struct {
 	person, organisation             *sql.Stmt
 	card, cardByFingerprint, cardsOf *sql.Stmt
 	roleProfile, roleProfilesOf      *sql.Stmt
+	patientFacts                     *sql.Stmt
 }
 
 // stmtSQL pairs a statement field with its query.
@@ -76,6 +77,7 @@ func (q *readStmts) all() []stmtSQL {
 		{&q.cardsOf, cardsOfSQL},
 		{&q.roleProfile, roleProfileSQL},
 		{&q.roleProfilesOf, roleProfilesOfSQL},
+		{&q.patientFacts, patientFactsSQL},
 	}
 }
 

@@ -41,6 +41,11 @@ const (
 // are wrapped with op.
 func (s *sqlStore) eachRow(ctx context.Context, op string, scan func(*sql.Rows) error, query string, args ...any) error {
 	rows, err := s.r.QueryContext(ctx, query, args...)
+	return s.scanAll(op, rows, err, scan)
+}
+
+// scanAll calls scan for each row of a query's result (rows, err).
+func (s *sqlStore) scanAll(op string, rows *sql.Rows, err error, scan func(*sql.Rows) error) error {
 	if err != nil {
 		return s.wrap(op, err)
 	}
@@ -338,13 +343,15 @@ func (s *sqlStore) PatientFacts(ctx context.Context, nhs string) (*PatientFacts,
 	var codes []string
 	var row factRow
 	dest := row.dest()
-	err := s.eachRow(ctx, "read patient facts", func(rows *sql.Rows) error {
+	// The hot path of every decision: one prepared statement.
+	rows, err := s.q.patientFacts.QueryContext(ctx, nhs)
+	err = s.scanAll("read patient facts", rows, err, func(rows *sql.Rows) error {
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
 		row.add(f, &codes)
 		return nil
-	}, patientFactsSQL, nhs)
+	})
 	if err != nil {
 		return nil, err
 	}
