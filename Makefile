@@ -57,3 +57,10 @@ bench:
 # Regenerates the committed test PKI (fresh keys); commit the result.
 testkeys:
 	$(GO) run ./testkeys/cmd/genpki -out testkeys/pki
+
+# authd's PDP beside OPA's server on the same policy, facts and load, then
+# authd's latency as relationships grow (scripts/pdpbench; ~5-10 minutes;
+# RELS_MAX=10000000 adds the 10^7 world). Loopback only.
+.PHONY: bench-pdp
+bench-pdp:
+	@bash scripts/pdpbench/run.sh
