@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/carespine/spineauth/authd/pdp"
-	"github.com/carespine/spineauth/policy"
 	"github.com/carespine/spineauth/cardagent"
+	"github.com/carespine/spineauth/policy"
 	"github.com/carespine/spineauth/registration"
 	policies "github.com/carespine/spineauth/rego"
 )
