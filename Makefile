@@ -46,7 +46,7 @@ policy-coverage:
 	@$(GO) test -count=1 -v -run 'TestRegoPolicies$$' ./rego | grep -E 'Rego tests ran|coverage of|^(ok|FAIL)'
 
 fuzz-short:
-	@bash scripts/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)
+	@FUZZ_MINIMIZE=0 bash scripts/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)
 
 fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME_LONG) $(FUZZ_TARGETS)
