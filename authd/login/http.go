@@ -1,13 +1,11 @@
 package login
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
+
+	"github.com/carespine/spineauth/authd/httpjson"
 )
 
 // maxBody bounds every request body of the login API.
@@ -93,48 +91,17 @@ func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// decode reads a bounded JSON body strictly: unknown fields and trailing
-// data are errors.
+// decode reads a bounded JSON body strictly (package httpjson).
 func decode(w http.ResponseWriter, r *http.Request, v any) *Error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return &Error{Code: CodeBadRequest, Status: http.StatusRequestEntityTooLarge, Message: "request body is too large"}
-		}
-		return badRequest("request body is not valid JSON for this endpoint: %v", safeJSONError(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return badRequest("request body has trailing data")
-	}
-	return nil
-}
-
-// safeJSONError describes what was wrong with a body without echoing any
-// of its content (which may hold a signature or token): only the decoder's
-// error class and, for a type error, the field path it expected.
-func safeJSONError(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	var b64 base64.CorruptInputError
+	err := httpjson.Decode(w, r, maxBody, v)
+	var de *httpjson.DecodeError
 	switch {
-	case errors.As(err, &syn):
-		return "syntax error"
-	case errors.As(err, &typ) && typ.Field != "":
-		// Field is the path of one of this endpoint's own fields.
-		return "field " + typ.Field + " has the wrong type"
-	case errors.As(err, &typ):
-		return "the body has the wrong type"
-	case errors.As(err, &b64):
-		return "a certificate or signature field is not valid base64"
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return "body is empty or truncated"
-	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return "unknown field"
+	case err == nil:
+		return nil
+	case errors.As(err, &de) && de.TooLarge:
+		return &Error{Code: CodeBadRequest, Status: http.StatusRequestEntityTooLarge, Message: de.Reason}
 	default:
-		return "not the expected object"
+		return badRequest("%s", err.Error())
 	}
 }
 
@@ -157,9 +124,4 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	writeJSON(w, e.Status, errorBody{Error: e.Code, Message: e.Message})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }

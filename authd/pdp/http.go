@@ -2,12 +2,11 @@ package pdp
 
 import (
 	"crypto/x509"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
+	"github.com/carespine/spineauth/authd/httpjson"
 	"github.com/carespine/spineauth/policy"
 )
 
@@ -93,28 +92,19 @@ func (s *Service) malformed(r *http.Request, caller string) EvaluationResponse {
 	return resp
 }
 
-// decodeBody reads a bounded JSON body strictly. On failure it returns the
-// HTTP status to answer with.
+// decodeBody reads a bounded JSON body strictly (package httpjson). On
+// failure it returns the HTTP status to answer with.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) (int, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return http.StatusRequestEntityTooLarge, false
-		}
+	err := httpjson.Decode(w, r, limit, v)
+	var de *httpjson.DecodeError
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.As(err, &de) && de.TooLarge:
+		return http.StatusRequestEntityTooLarge, false
+	default:
 		return http.StatusBadRequest, false
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return http.StatusBadRequest, false
-	}
-	return 0, true
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
