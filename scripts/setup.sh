@@ -10,6 +10,7 @@ packages=(
   pcscd            # the PC/SC daemon
   libpcsclite-dev  # PC/SC headers for github.com/ebfe/scard (cgo)
   vsmartcard-vpcd  # pcscd's virtual reader driver that vcard plugs into
+  pcsc-tools       # pcsc_scan, to show a virtual card is seen
   redis-server     # session store backend (tests start one on loopback if none runs)
   postgresql       # registration store backend (same)
 )
