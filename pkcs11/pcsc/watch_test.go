@@ -33,8 +33,6 @@ func next(t *testing.T, ch <-chan Event, want Kind, reader string) Event {
 	}
 }
 
-func reader0(name string) string { return name + " 00 00" }
-func reader1(name string) string { return name + " 00 01" }
 
 // TestWatchRealPCSCD: pcscd with vpcd readers; cards inserted and removed
 // (removal seen within a second); pcscd stopped (all removed) and started
@@ -43,9 +41,7 @@ func reader1(name string) string { return name + " 00 01" }
 // pcscd is shown with the fake connection in TestApplyPnP.)
 func TestWatchRealPCSCD(t *testing.T) {
 	d := startPCSCD(t)
-	port := d.addVPCD("Test PCD")
-	d.stop()
-	d.start()
+	r0, r1 := d.Readers[0], d.Readers[1]
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -56,33 +52,33 @@ func TestWatchRealPCSCD(t *testing.T) {
 	if _, err := Watch(ctx, Options{}); !errors.Is(err, ErrBusy) {
 		t.Fatalf("second Watch: %v, want ErrBusy", err)
 	}
-	next(t, ch, ReaderAdded, reader0("Test PCD"))
-	next(t, ch, ReaderAdded, reader1("Test PCD"))
+	next(t, ch, ReaderAdded, r0.Name)
+	next(t, ch, ReaderAdded, r1.Name)
 
 	t.Run("insert and remove", func(t *testing.T) {
-		c := insert(t, port)
-		e := next(t, ch, CardInserted, reader0("Test PCD"))
+		c := insert(t, r0.Addr)
+		e := next(t, ch, CardInserted, r0.Name)
 		if !bytes.Equal(e.ATR, testATR) {
 			t.Errorf("ATR % X, want % X", e.ATR, testATR)
 		}
 		start := time.Now()
 		c.remove()
-		next(t, ch, CardRemoved, reader0("Test PCD"))
+		next(t, ch, CardRemoved, r0.Name)
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("removal seen after %v", d)
 		}
 		t.Logf("removal reported %v after the card left", time.Since(start))
 	})
 	t.Run("second reader", func(t *testing.T) {
-		c := insert(t, port+1)
-		next(t, ch, CardInserted, reader1("Test PCD"))
+		c := insert(t, r1.Addr)
+		next(t, ch, CardInserted, r1.Name)
 		c.remove()
-		next(t, ch, CardRemoved, reader1("Test PCD"))
+		next(t, ch, CardRemoved, r1.Name)
 	})
 	t.Run("pcscd restart", func(t *testing.T) {
-		c := insert(t, port)
-		next(t, ch, CardInserted, reader0("Test PCD"))
-		d.stop()
+		c := insert(t, r0.Addr)
+		next(t, ch, CardInserted, r0.Name)
+		d.Close()
 		// Everything is reported gone, the card first.
 		got := map[string]bool{}
 		deadline := time.After(10 * time.Second)
@@ -93,7 +89,7 @@ func TestWatchRealPCSCD(t *testing.T) {
 				case CardRemoved:
 					got["card:"+e.Reader] = true
 				case ReaderRemoved:
-					if !got["card:"+e.Reader] && e.Reader == reader0("Test PCD") {
+					if !got["card:"+e.Reader] && e.Reader == r0.Name {
 						t.Errorf("reader removed before its card")
 					}
 					got["reader:"+e.Reader] = true
@@ -109,26 +105,27 @@ func TestWatchRealPCSCD(t *testing.T) {
 				t.Fatalf("pcscd stop not reported; got %v", got)
 			}
 		}
-		for _, k := range []string{"card:" + reader0("Test PCD"), "reader:" + reader0("Test PCD"), "reader:" + reader1("Test PCD")} {
+		for _, k := range []string{"card:" + r0.Name, "reader:" + r0.Name, "reader:" + r1.Name} {
 			if !got[k] {
 				t.Errorf("missing %s", k)
 			}
 		}
 		c.remove()
-		d.start()
+		d = startPCSCD(t) // same socket, new vpcd ports
+		r0 = d.Readers[0]
 		next(t, ch, ServiceUp, "")
 		got = map[string]bool{}
 		for range 2 {
 			e := next(t, ch, ReaderAdded, "")
 			got[e.Reader] = true
 		}
-		if !got[reader0("Test PCD")] || !got[reader1("Test PCD")] {
+		if !got[r0.Name] || !got[r1.Name] {
 			t.Errorf("readers after restart: %v", got)
 		}
-		c = insert(t, port)
-		next(t, ch, CardInserted, reader0("Test PCD"))
+		c = insert(t, r0.Addr)
+		next(t, ch, CardInserted, r0.Name)
 		c.remove()
-		next(t, ch, CardRemoved, reader0("Test PCD"))
+		next(t, ch, CardRemoved, r0.Name)
 	})
 	t.Run("cancel", func(t *testing.T) {
 		start := time.Now()
@@ -164,11 +161,8 @@ func TestWatchBeforePCSCD(t *testing.T) {
 		t.Logf("ServiceDown cause: %v", e.Err)
 	}
 	d := startPCSCD(t)
-	d.addVPCD("Early PCD")
-	d.stop()
-	d.start()
 	next(t, ch, ServiceUp, "")
-	next(t, ch, ReaderAdded, reader0("Early PCD"))
+	next(t, ch, ReaderAdded, d.Readers[0].Name)
 	cancel()
 	for range ch {
 	}
