@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Exit codes.
@@ -21,9 +22,12 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-const usage = `usage: cardagent <command> [flags]
+const usage = `usage: cardagent [<command>] [flags]
 
 commands:
+  watch    (the default) watch the card readers: log in when a card is
+           inserted, keep the session, end it when the card is removed;
+           flags --config FILE, --pin-fd N
   login    log in once with a PKCS#11 token and print the session
 `
 
@@ -42,11 +46,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return usagef("no command given")
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" {
+		return watchCmd(ctx, args, stderr)
 	}
 	switch args[0] {
+	case "watch":
+		return watchCmd(ctx, args[1:], stderr)
 	case "login":
 		return loginCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -141,14 +142,36 @@ func (c *Client) do(ctx context.Context, method, path, token string, in, out any
 		return fmt.Errorf("authd unreachable: %w", err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
-		return fmt.Errorf("authd: reading answer: %w", err)
+		return fmt.Errorf("authd unreachable: reading answer: %w", err)
 	}
-	if resp.StatusCode >= 300 {
-		e := &APIError{Status: resp.StatusCode}
-		if json.Unmarshal(data, e) != nil || e.Code == "" {
-			e.Code, e.Message = "http_error", fmt.Sprintf("authd answered %s", resp.Status)
+	return decodeAnswer(resp.StatusCode, resp.Status, data, out)
+}
+
+// maxAnswer bounds an answer from authd.
+const maxAnswer = 1 << 20
+
+// BadAnswerError is an answer from authd that cannot be read.
+type BadAnswerError struct{ Err error }
+
+func (e *BadAnswerError) Error() string { return "authd: malformed answer: " + e.Err.Error() }
+func (e *BadAnswerError) Unwrap() error { return e.Err }
+
+// decodeAnswer reads authd's answer (status and body) into out: a
+// refusal becomes an *APIError, anything unreadable a *BadAnswerError.
+// It is the one place the agent parses what authd sends.
+func decodeAnswer(status int, statusText string, data []byte, out any) error {
+	if len(data) > maxAnswer {
+		return &BadAnswerError{fmt.Errorf("longer than %d bytes", maxAnswer)}
+	}
+	if status >= 300 {
+		e := &APIError{Status: status}
+		if json.Unmarshal(data, e) != nil || !validCode(e.Code) {
+			e.Code, e.Message = "http_error", fmt.Sprintf("authd answered %s", statusText)
+		}
+		if len(e.Message) > 512 {
+			e.Message = e.Message[:512]
 		}
 		return e
 	}
@@ -156,7 +179,64 @@ func (c *Client) do(ctx context.Context, method, path, token string, in, out any
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("authd: malformed answer: %w", err)
+		return &BadAnswerError{err}
+	}
+	if v, ok := out.(interface{ validate() error }); ok {
+		if err := v.validate(); err != nil {
+			return &BadAnswerError{err}
+		}
 	}
 	return nil
+}
+
+// validCode: error codes are short snake_case words.
+func validCode(c string) bool {
+	if c == "" || len(c) > 64 {
+		return false
+	}
+	for _, r := range c {
+		if (r < 'a' || r > 'z') && r != '_' && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *ChallengeResponse) validate() error {
+	switch {
+	case r.ChallengeID == "" || len(r.ChallengeID) > 128:
+		return errors.New("challenge_id missing or too long")
+	case len(r.ToSign) == 0 || len(r.ToSign) > 4096:
+		return errors.New("to_sign missing or too long")
+	}
+	return nil
+}
+
+func (r *LoginResponse) validate() error {
+	if r.SessionToken == "" {
+		return errors.New("no session_token")
+	}
+	return validateSession(r.User, r.RoleProfiles, r.SelectedRoleProfileID)
+}
+
+func (v *SessionView) validate() error {
+	return validateSession(v.User, v.RoleProfiles, v.SelectedRoleProfileID)
+}
+
+func validateSession(u User, roles []RoleProfile, selected string) error {
+	if u.UID == "" {
+		return errors.New("no user")
+	}
+	if len(roles) > 1000 {
+		return errors.New("too many role profiles")
+	}
+	if selected == "" {
+		return nil
+	}
+	for _, rp := range roles {
+		if rp.ID == selected {
+			return nil
+		}
+	}
+	return errors.New("selected_role_profile_id is not among role_profiles")
 }

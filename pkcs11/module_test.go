@@ -1,6 +1,7 @@
 package pkcs11_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/carespine/spineauth/pkcs11"
@@ -87,6 +88,8 @@ func TestOpenToken(t *testing.T) {
 		{"label and other slot", pkcs11.Selector{Label: "alice-rsa", Slot: &other}, pkcs11.ErrTokenNotPresent},
 		{"label and other serial", pkcs11.Selector{Label: "alice-rsa", Serial: "0000"}, pkcs11.ErrTokenNotPresent},
 		{"unknown slot", pkcs11.InSlot(0xdead), pkcs11.ErrTokenNotPresent},
+		{"reader (slot description)", pkcs11.Selector{Reader: strings.TrimRight(alice.SlotDescription, " ")}, nil},
+		{"label and other reader", pkcs11.Selector{Label: "alice-rsa", Reader: "Virtual PCD 00 01"}, pkcs11.ErrTokenNotPresent},
 		{"empty", pkcs11.Selector{}, pkcs11.ErrAmbiguousToken},
 	}
 	for _, tc := range tests {

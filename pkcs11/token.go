@@ -57,6 +57,9 @@ type Selector struct {
 	Label  string
 	Slot   *uint
 	Serial string
+	// Reader is the slot description, which OpenSC sets to the PC/SC
+	// reader's name (padding ignored): the token in that reader.
+	Reader string
 }
 
 // InSlot is the Selector for the token in slot.
@@ -72,6 +75,9 @@ func (s Selector) String() string {
 	}
 	if s.Serial != "" {
 		parts = append(parts, fmt.Sprintf("serial %q", s.Serial))
+	}
+	if s.Reader != "" {
+		parts = append(parts, fmt.Sprintf("reader %q", s.Reader))
 	}
 	if len(parts) == 0 {
 		return "any token"
@@ -90,6 +96,8 @@ func (s Selector) matches(i TokenInfo) bool {
 	case s.Label != "" && i.Label != s.Label:
 		return false
 	case s.Serial != "" && i.Serial != s.Serial:
+		return false
+	case s.Reader != "" && strings.TrimRight(i.SlotDescription, " ") != s.Reader:
 		return false
 	}
 	return true
