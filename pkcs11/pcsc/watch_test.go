@@ -33,7 +33,6 @@ func next(t *testing.T, ch <-chan Event, want Kind, reader string) Event {
 	}
 }
 
-
 // TestWatchRealPCSCD: pcscd with vpcd readers; cards inserted and removed
 // (removal seen within a second); pcscd stopped (all removed) and started
 // again (found again); cancellation ends the watch. (pcscd reads vpcd's
