@@ -111,9 +111,15 @@ func (c *Card) Transmit(apdu []byte) (resp []byte) {
 			resp = []byte{0x6F, 0x00}
 		}
 	}()
+	return c.transmit(apdu)
+}
+
+// transmit is Transmit without the lock and the panic guard (the fuzz test
+// calls it so that a panic is found, not hidden).
+func (c *Card) transmit(apdu []byte) []byte {
 	cmd, err := ParseCommand(apdu)
 	if err != nil {
-		c.vol.pending = nil
+		c.vol.pending, c.vol.inChain, c.vol.chain = nil, false, nil
 		return sw(swOf(err))
 	}
 	data, err := c.dispatch(cmd)
