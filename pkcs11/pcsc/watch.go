@@ -166,7 +166,7 @@ func (w *watcher) run(ctx context.Context) {
 		c, err := w.o.establish()
 		if err != nil {
 			if first || !w.down {
-				w.o.Logger.Warn("pcscd unreachable", "err", err)
+				w.o.Logger.Debug("pcscd unreachable", "err", err)
 				w.down = true
 				if !w.emit(ctx, Event{Kind: ServiceDown, Err: err}) {
 					return
@@ -181,7 +181,7 @@ func (w *watcher) run(ctx context.Context) {
 		}
 		first = false
 		w.down = false
-		w.o.Logger.Info("connected to pcscd")
+		w.o.Logger.Debug("connected to pcscd")
 		if !w.emit(ctx, Event{Kind: ServiceUp}) {
 			c.Release()
 			return
@@ -191,7 +191,7 @@ func (w *watcher) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		w.o.Logger.Warn("lost pcscd", "err", err)
+		w.o.Logger.Debug("lost pcscd", "err", err)
 		if !w.dropAll(ctx) {
 			return
 		}

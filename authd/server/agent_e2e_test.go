@@ -1,0 +1,347 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/carespine/spineauth/cardagent"
+	"github.com/carespine/spineauth/testkeys"
+	"github.com/carespine/spineauth/testkeys/pcsctest"
+	"github.com/carespine/spineauth/testkeys/vcard"
+)
+
+// The agent end-to-end tests use every real part: a private pcscd with
+// the vpcd driver (testkeys/pcsctest), virtual PIV cards (testkeys/vcard)
+// holding the test PKI's card keys, OpenSC's PKCS#11 module reading them,
+// the cardagent binary as a process (reader events through PC/SC, PINs on
+// a file descriptor), and authd.
+
+const (
+	openscModule = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+	vcardPIN     = "123456"
+	vcardPUK     = "12345678"
+)
+
+// newVCard makes a virtual PIV card with the fixture's key and certificate
+// in the authentication slot (9A).
+func newVCard(t *testing.T, fixture string) *vcard.Card {
+	t.Helper()
+	st, err := vcard.NewState(nil, vcard.Secret(vcardPIN), vcard.Secret(vcardPUK))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetKeyAndCert(0x9A, testkeys.Key(t, fixture), testkeys.Cert(t, fixture)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "card.json")
+	if err := st.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	c, err := vcard.Open(path, vcard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Remove() })
+	return c
+}
+
+func insertCard(t *testing.T, c *vcard.Card, r pcsctest.Reader) {
+	t.Helper()
+	if err := c.Insert(context.Background(), r.Addr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// agentProc is a running `cardagent watch`.
+type agentProc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	pinW *os.File // the agent reads PINs and role choices from it (fd 3)
+	out  *syncBuffer
+	sock string
+	api  *http.Client
+	done chan struct{}
+}
+
+// startAgent runs the cardagent daemon against authdURL with the private
+// pcscd d.
+func startAgent(t *testing.T, d *pcsctest.Daemon, authdURL string, extraConfig string) *agentProc {
+	t.Helper()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	cfg := fmt.Sprintf("authd_url: %s\nmodule: %s\nsocket: %s\nworkstation_id: ws-agent-e2e\nrefresh: 2s\nretry_min: 50ms\nretry_max: 500ms\nlog: {level: debug, format: text}\n%s",
+		authdURL, openscModule, sock, extraConfig)
+	cfgPath := filepath.Join(dir, "cardagent.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pinR, pinW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &agentProc{t: t, pinW: pinW, out: &syncBuffer{}, sock: sock, done: make(chan struct{})}
+	a.cmd = exec.Command(filepath.Join(binDir, "cardagent"), "watch", "--config", cfgPath, "--pin-fd", "3")
+	a.cmd.Env = d.Env()
+	a.cmd.ExtraFiles = []*os.File{pinR}
+	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pinR.Close()
+	go func() { a.cmd.Wait(); close(a.done) }()
+	a.api = &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}}}
+	t.Cleanup(func() {
+		a.stop()
+		if t.Failed() {
+			t.Logf("cardagent output:\n%s", a.out.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := a.api.Get("http://agent/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		select {
+		case <-a.done:
+			t.Fatalf("cardagent exited: %s", a.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cardagent local API not up: %v\n%s", err, a.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return a
+}
+
+// stop ends the agent with SIGTERM (it ends its sessions first).
+func (a *agentProc) stop() {
+	select {
+	case <-a.done:
+		return
+	default:
+	}
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.done:
+	case <-time.After(15 * time.Second):
+		a.cmd.Process.Kill()
+		<-a.done
+		a.t.Error("cardagent did not stop on SIGTERM")
+	}
+	a.pinW.Close()
+}
+
+// answer gives the agent lines to read when it asks (PINs, role choices).
+func (a *agentProc) answer(lines ...string) {
+	a.t.Helper()
+	if _, err := io.WriteString(a.pinW, strings.Join(lines, "\n")+"\n"); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+// cards reads GET /v1/sessions of the local API.
+func (a *agentProc) cards() ([]cardagent.CardStatus, uint64) {
+	a.t.Helper()
+	resp, err := a.api.Get("http://agent/v1/sessions")
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Cards []cardagent.CardStatus
+		Seq   uint64
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		a.t.Fatal(err)
+	}
+	return out.Cards, out.Seq
+}
+
+func (a *agentProc) card(reader string) (cardagent.CardStatus, bool, uint64) {
+	cards, seq := a.cards()
+	for _, c := range cards {
+		if c.Reader == reader {
+			return c, true, seq
+		}
+	}
+	return cardagent.CardStatus{}, false, seq
+}
+
+// events long-polls GET /v1/events.
+func (a *agentProc) events(after uint64, timeout time.Duration) []cardagent.AgentEvent {
+	a.t.Helper()
+	resp, err := a.api.Get(fmt.Sprintf("http://agent/v1/events?after=%d&timeout=%s", after, timeout))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Events []cardagent.AgentEvent }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		a.t.Fatal(err)
+	}
+	return out.Events
+}
+
+// waitCard waits, through the local API's events, until the card in
+// reader satisfies ok.
+func (a *agentProc) waitCard(reader string, what string, ok func(cardagent.CardStatus, bool) bool) cardagent.CardStatus {
+	a.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, present, seq := a.card(reader)
+		if ok(c, present) {
+			return c
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("%s: waited 30s for %s; last %+v (present %v)\n%s", reader, what, c, present, a.out.String())
+		}
+		a.events(seq, time.Second)
+	}
+}
+
+func (a *agentProc) waitState(reader, state string) cardagent.CardStatus {
+	a.t.Helper()
+	return a.waitCard(reader, "state "+state, func(c cardagent.CardStatus, present bool) bool { return present && c.State == state })
+}
+
+// waitOutput waits until the agent has written s.
+func (a *agentProc) waitOutput(s string) {
+	a.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(a.out.String(), s) {
+		if time.Now().After(deadline) {
+			a.t.Fatalf("agent never said %q:\n%s", s, a.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sessionStatus asks authd about a session: the status and error code.
+func sessionStatus(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	return call(t, "GET", url+"/v1/session", token, nil, nil)
+}
+
+// refusedWithin removes the card and measures how long until authd
+// refuses the session.
+func refusedWithin(t *testing.T, c *vcard.Card, url, token string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := c.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		st, code := sessionStatus(t, url, token)
+		if st == http.StatusUnauthorized {
+			if code != "session_invalid" {
+				t.Errorf("after removal authd says %s, want session_invalid", code)
+			}
+			return time.Since(start)
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("session still accepted 5s after the card was removed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestAgentCardEndToEnd: a virtual card inserted into a pcscd reader is
+// seen by the agent through PC/SC, its OpenSC token found by the reader's
+// name, the PIN taken, the login made at authd, a role chosen; the session
+// works at authd; removing the card ends it at authd within one second.
+func TestAgentCardEndToEnd(t *testing.T) {
+	d := pcsctest.Start(t)
+	r := newRig(t)
+	agent := startAgent(t, d, r.url, "")
+	alice := newVCard(t, testkeys.Users[0].CardEC())
+	reader := d.Readers[0].Name
+
+	insertCard(t, alice, d.Readers[0])
+	agent.waitState(reader, cardagent.StatePIN)
+	agent.answer(vcardPIN, "2") // the PIN, then Alice's second role profile
+	c := agent.waitCard(reader, "a selected role", func(c cardagent.CardStatus, present bool) bool {
+		return present && c.State == cardagent.StateActive && c.SelectedRoleProfileID != ""
+	})
+	if c.User == nil || c.User.UID != "555000000011" || len(c.RoleProfiles) != 2 {
+		t.Fatalf("card status %+v", c)
+	}
+	if c.SelectedRoleProfileID != c.RoleProfiles[1].ID {
+		t.Errorf("selected %s, want the second profile %s", c.SelectedRoleProfileID, c.RoleProfiles[1].ID)
+	}
+	var view cardagent.SessionView
+	if st, code := call(t, "GET", r.url+"/v1/session", c.SessionToken, nil, &view); st != 200 {
+		t.Fatalf("the agent's session at authd: %d %s", st, code)
+	}
+	if view.User.UID != "555000000011" || view.WorkstationID != "ws-agent-e2e" || view.SelectedRoleProfileID != c.SelectedRoleProfileID {
+		t.Fatalf("session at authd %+v", view)
+	}
+	_, _, seq := agent.card(reader)
+
+	took := refusedWithin(t, alice, r.url, c.SessionToken)
+	t.Logf("card removed → authd refuses the session after %v", took)
+	if took > time.Second {
+		t.Errorf("authd still accepted the session %v after removal, want under 1s", took)
+	}
+	// Local applications were told.
+	var endedEv *cardagent.AgentEvent
+	for endedEv == nil {
+		evs := agent.events(seq, 5*time.Second)
+		if len(evs) == 0 {
+			t.Fatal("no session_ended event")
+		}
+		for i, e := range evs {
+			seq = e.Seq
+			if e.Type == cardagent.EventSessionEnded {
+				endedEv = &evs[i]
+			}
+		}
+	}
+	if endedEv.Reason != cardagent.ReasonCardRemoved || endedEv.SessionID != view.SessionID || endedEv.Reader != reader {
+		t.Errorf("ended event %+v", endedEv)
+	}
+	if cards, _ := agent.cards(); len(cards) != 0 {
+		t.Errorf("cards after removal: %+v", cards)
+	}
+	// Nothing secret in the agent's output.
+	if out := agent.out.String(); strings.Contains(out, c.SessionToken) || strings.Contains(out, "PIN: "+vcardPIN) {
+		t.Error("the agent's output holds the session token or the PIN")
+	}
+}
