@@ -65,6 +65,9 @@ type Options struct {
 	Refresh     time.Duration // longest time between session checks
 	RetryMin    time.Duration // back-off bounds when authd is unreachable
 	RetryMax    time.Duration
+	// PINTries is how many wrong PINs lock a card (3 on the spine's
+	// cards); 0 when unknown.
+	PINTries int
 	// LogoutTimeout bounds how long, after a removal, the agent keeps
 	// trying to end the session at authd (default 1 minute).
 	LogoutTimeout time.Duration

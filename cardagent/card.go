@@ -98,6 +98,7 @@ func (a *Agent) login(ctx context.Context, reader string, tok CardToken) (*held,
 			a.refuse(ctx, reader, StateLocked, "locked", ce)
 			return nil, errRefused
 		case errors.Is(err, pkcs11.ErrPINIncorrect):
+			ce = cardError(a.triesLeft(err))
 			a.metrics.logins.WithLabelValues("wrong_pin").Inc()
 			a.log.Info("wrong PIN", "reader", reader, "message", ce.Error())
 			note = ce.Error()
@@ -147,6 +148,18 @@ func (a *Agent) login(ctx context.Context, reader string, tok CardToken) (*held,
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// triesLeft fills in the tries left after a wrong PIN when the card's
+// flags don't tell. OpenSC reports a PIV card's last try (FINAL_TRY) and
+// lock, but not a count below the maximum, which it does not know: a card
+// that has just refused a PIN and is at neither has PINTries-1 tries left.
+func (a *Agent) triesLeft(err error) error {
+	var pe *pkcs11.PINError
+	if !errors.As(err, &pe) || pe.RetriesLeft >= 0 || pe.SO || a.opt.PINTries < 3 {
+		return err
+	}
+	return &pkcs11.PINError{RetriesLeft: a.opt.PINTries - 1, Err: pe.Err}
 }
 
 // present asks for a challenge, signs it with the card and logs in.

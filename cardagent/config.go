@@ -44,6 +44,10 @@ type DaemonConfig struct {
 	// TokenWait is how long, after a card is inserted, the PKCS#11 library
 	// may take to show its token.
 	TokenWait time.Duration `yaml:"token_wait"`
+	// PINTries is how many wrong PINs lock the cards (default 3): with it
+	// the agent can tell the tries left when the card only reports its
+	// last try.
+	PINTries int `yaml:"pin_tries"`
 	// RequestTimeout bounds one request to authd.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	Log            LogConfig     `yaml:"log"`
@@ -131,6 +135,9 @@ func (c *DaemonConfig) setDefaults() {
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 10 * time.Second
 	}
+	if c.PINTries == 0 {
+		c.PINTries = 3
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -193,6 +200,9 @@ func (c *DaemonConfig) Validate() error {
 	}
 	if c.RequestTimeout < 100*time.Millisecond || c.RequestTimeout > time.Minute {
 		bad("request_timeout: %s is outside 100ms..1m", c.RequestTimeout)
+	}
+	if c.PINTries < 1 || c.PINTries > 15 {
+		bad("pin_tries: %d is outside 1..15", c.PINTries)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -84,7 +84,7 @@ func watchCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer os.Remove(cfg.Socket)
 
-	agent := NewAgent(Options{Workstation: cfg.WorkstationID, Refresh: cfg.Refresh, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax},
+	agent := NewAgent(Options{Workstation: cfg.WorkstationID, Refresh: cfg.Refresh, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, PINTries: cfg.PINTries},
 		Deps{Logger: log, Client: &Client{BaseURL: cfg.AuthdURL, HTTP: hc},
 			Tokens: ModuleTokens{Module: mod, Wait: cfg.TokenWait}, Prompter: prompt})
 	ctx, cancel := context.WithCancel(ctx)

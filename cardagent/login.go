@@ -147,7 +147,9 @@ func cardError(err error) error {
 	switch {
 	case errors.Is(err, pkcs11.ErrPINLocked):
 		msg = "the card is locked after too many wrong PINs; see your registration authority to unlock it"
-	case errors.As(err, &pe) && pe.RetriesLeft > 0:
+	case errors.As(err, &pe) && pe.RetriesLeft == 1:
+		msg = "wrong PIN: 1 try left before the card locks"
+	case errors.As(err, &pe) && pe.RetriesLeft > 1:
 		msg = fmt.Sprintf("wrong PIN: %d tries left before the card locks", pe.RetriesLeft)
 	case errors.Is(err, pkcs11.ErrPINIncorrect):
 		msg = "wrong PIN"

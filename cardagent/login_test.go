@@ -21,6 +21,7 @@ func TestCardErrorMessages(t *testing.T) {
 		is   error
 	}{
 		{"wrong PIN with retries", &pkcs11.PINError{RetriesLeft: 2, Err: pkcs11.ErrPINIncorrect}, "wrong PIN: 2 tries left before the card locks", pkcs11.ErrPINIncorrect},
+		{"wrong PIN, final try", &pkcs11.PINError{RetriesLeft: 1, Err: pkcs11.ErrPINIncorrect}, "wrong PIN: 1 try left before the card locks", pkcs11.ErrPINIncorrect},
 		{"wrong PIN, retries unknown", &pkcs11.PINError{RetriesLeft: -1, Err: pkcs11.ErrPINIncorrect}, "wrong PIN", pkcs11.ErrPINIncorrect},
 		{"locked", fmt.Errorf("login: %w", pkcs11.ErrPINLocked), "the card is locked after too many wrong PINs; see your registration authority to unlock it", pkcs11.ErrPINLocked},
 		{"last try used", &pkcs11.PINError{RetriesLeft: 0, Err: pkcs11.ErrPINIncorrect}, "the card is locked after too many wrong PINs; see your registration authority to unlock it", pkcs11.ErrPINLocked},

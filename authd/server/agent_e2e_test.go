@@ -58,6 +58,37 @@ func newVCard(t *testing.T, fixture string) *vcard.Card {
 	return c
 }
 
+// startPCSCD starts a private pcscd for the test. pcsctest.New sometimes
+// sees pcscd's "ready" line before its socket exists and gives up; another
+// try starts it cleanly.
+func startPCSCD(t *testing.T) *pcsctest.Daemon {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var d *pcsctest.Daemon
+	var err error
+	for range 3 {
+		if d, err = pcsctest.New(ctx, t.TempDir()); err == nil || !strings.Contains(err.Error(), "socket is missing") {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("pcscd: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pcscd log (tail):\n%s", tailLines(d.Log(), 40))
+		}
+		d.Close()
+	})
+	return d
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
 func insertCard(t *testing.T, c *vcard.Card, r pcsctest.Reader) {
 	t.Helper()
 	if err := c.Insert(context.Background(), r.Addr); err != nil {
@@ -288,7 +319,7 @@ func refusedWithin(t *testing.T, c *vcard.Card, url, token string) time.Duration
 // name, the PIN taken, the login made at authd, a role chosen; the session
 // works at authd; removing the card ends it at authd within one second.
 func TestAgentCardEndToEnd(t *testing.T) {
-	d := pcsctest.Start(t)
+	d := startPCSCD(t)
 	r := newRig(t)
 	agent := startAgent(t, d, r.url, "")
 	alice := newVCard(t, testkeys.Users[0].CardEC())
@@ -344,4 +375,105 @@ func TestAgentCardEndToEnd(t *testing.T) {
 	if out := agent.out.String(); strings.Contains(out, c.SessionToken) || strings.Contains(out, "PIN: "+vcardPIN) {
 		t.Error("the agent's output holds the session token or the PIN")
 	}
+}
+
+// TestAgentPINLock: three wrong PINs lock the card, the agent says how
+// many tries remain and then to see the RA; a locked card inserted again
+// is refused without asking; the PUK (RESET RETRY COUNTER through OpenSC)
+// sets a new PIN and the card logs in again.
+func TestAgentPINLock(t *testing.T) {
+	d := startPCSCD(t)
+	r := newRig(t)
+	agent := startAgent(t, d, r.url, "")
+	bob := newVCard(t, testkeys.Users[1].CardEC())
+	reader := d.Readers[0].Name
+
+	insertCard(t, bob, d.Readers[0])
+	agent.waitState(reader, cardagent.StatePIN)
+	agent.answer("000000")
+	c := agent.waitCard(reader, "a second PIN prompt", func(c cardagent.CardStatus, _ bool) bool {
+		return c.State == cardagent.StatePIN && c.Message != ""
+	})
+	if c.Message != "wrong PIN: 2 tries left before the card locks" {
+		t.Errorf("after one wrong PIN: %q", c.Message)
+	}
+	agent.waitOutput("wrong PIN: 2 tries left before the card locks")
+	agent.answer("000001")
+	agent.waitOutput("wrong PIN: 1 try left before the card locks")
+	agent.answer("000002")
+	c = agent.waitState(reader, cardagent.StateLocked)
+	if !strings.Contains(c.Message, "registration authority") {
+		t.Errorf("locked card message %q does not send the user to the RA", c.Message)
+	}
+	agent.waitOutput("see your registration authority")
+	if c.SessionToken != "" {
+		t.Fatal("a locked card has a session")
+	}
+	for _, wrong := range []string{"000000", "000001", "000002"} {
+		if strings.Contains(agent.out.String(), wrong) {
+			t.Errorf("the agent's output holds the PIN %s", wrong)
+		}
+	}
+
+	// Inserted again, still locked: refused at once, no PIN asked.
+	if err := bob.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	agent.waitCard(reader, "removal", func(_ cardagent.CardStatus, present bool) bool { return !present })
+	insertCard(t, bob, d.Readers[0])
+	agent.waitState(reader, cardagent.StateLocked)
+
+	// The PUK resets the retry counter and sets a new PIN: C_SetPIN with
+	// the PUK as the old PIN in a session without login, which OpenSC
+	// turns into RESET RETRY COUNTER once configured to.
+	conf := filepath.Join(t.TempDir(), "opensc-unblock.conf")
+	if err := os.WriteFile(conf, []byte(unblockConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := opensc(t, append(d.Env(), "OPENSC_CONF="+conf), "pkcs11-tool", "--module", openscModule,
+		"--unlock-pin", "--puk", vcardPUK, "--new-pin", "654321")
+	t.Logf("pkcs11-tool --unlock-pin: %v\n%s", err, out)
+	if err != nil {
+		t.Fatalf("unlock with the PUK: %v", err)
+	}
+	if err := bob.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	agent.waitCard(reader, "removal", func(_ cardagent.CardStatus, present bool) bool { return !present })
+	insertCard(t, bob, d.Readers[0])
+	agent.waitState(reader, cardagent.StatePIN)
+	agent.answer("654321")
+	c = agent.waitState(reader, cardagent.StateActive)
+	if c.User == nil || c.User.UID != "555000000012" {
+		t.Fatalf("after unlock: %+v", c)
+	}
+	if st, code := sessionStatus(t, r.url, c.SessionToken); st != 200 {
+		t.Fatalf("session after unlock: %d %s", st, code)
+	}
+}
+
+// unblockConf lets OpenSC's PKCS#11 module unblock the PIN with the PUK
+// (C_SetPIN in a session without login), as an RA workstation would be
+// set up; file caching stays off as in pcsctest's configuration.
+const unblockConf = `app default {
+	framework pkcs15 {
+		use_file_caching = no;
+	}
+}
+app opensc-pkcs11 {
+	pkcs11 {
+		user_pin_unblock_style = set_pin_in_unlogged_session;
+	}
+}
+`
+
+// opensc runs an OpenSC tool with env (the private pcscd's).
+func opensc(t *testing.T, env []string, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
