@@ -86,6 +86,11 @@ type Agent struct {
 	metrics *Metrics
 	Board   *Board // what local applications see
 
+	// stopping ends logouts still retrying when the agent stops: it is
+	// cancelled a grace period after Run's end.
+	stopping context.Context
+	stopNow  context.CancelFunc
+
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	cards map[string]*cardRun // guarded by mu; by reader
@@ -124,8 +129,9 @@ func NewAgent(o Options, d Deps) *Agent {
 	if o.RetryMax < o.RetryMin {
 		o.RetryMax = max(30*time.Second, o.RetryMin)
 	}
+	stopping, stopNow := context.WithCancel(context.Background())
 	return &Agent{opt: o, log: d.Logger, now: d.Now, client: d.Client, tokens: d.Tokens, prompt: d.Prompter,
-		metrics: d.Metrics, Board: NewBoard(d.Now), cards: map[string]*cardRun{}}
+		metrics: d.Metrics, Board: NewBoard(d.Now), cards: map[string]*cardRun{}, stopping: stopping, stopNow: stopNow}
 }
 
 // cardRun is the work for one inserted card.
@@ -213,8 +219,17 @@ func (a *Agent) stopAll() {
 		delete(a.cards, r)
 	}
 	a.mu.Unlock()
+	// Logouts get a grace period; one that authd does not answer by then
+	// is given up (the session ends at authd's idle time-out).
+	t := time.AfterFunc(shutdownGrace, a.stopNow)
 	a.wg.Wait()
+	t.Stop()
+	a.stopNow()
 }
+
+// shutdownGrace is how long a stopping agent keeps trying to end its
+// sessions at authd.
+const shutdownGrace = 5 * time.Second
 
 // backoff is an exponential back-off with full jitter in [d/2, d).
 type backoff struct {

@@ -315,7 +315,7 @@ func (a *Agent) interval(h *held) time.Duration {
 // logout ends the session at authd after the card left, retrying with
 // back-off for up to LogoutTimeout while authd cannot be reached.
 func (a *Agent) logout(reader string, h *held, removedAt time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.opt.LogoutTimeout)
+	ctx, cancel := context.WithTimeout(a.stopping, a.opt.LogoutTimeout)
 	defer cancel()
 	bo := &backoff{min: min(a.opt.RetryMin, 100*time.Millisecond), max: a.opt.RetryMax}
 	for {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/carespine/spineauth/cardagent"
+	"github.com/carespine/spineauth/sessions/redistest"
 	"github.com/carespine/spineauth/testkeys"
 	"github.com/carespine/spineauth/testkeys/pcsctest"
 	"github.com/carespine/spineauth/testkeys/vcard"
@@ -131,7 +132,10 @@ func startAgent(t *testing.T, d *pcsctest.Daemon, authdURL string, extraConfig s
 	t.Helper()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "agent.sock")
-	cfg := fmt.Sprintf("authd_url: %s\nmodule: %s\nsocket: %s\nworkstation_id: ws-agent-e2e\nrefresh: 2s\nretry_min: 50ms\nretry_max: 500ms\nlog: {level: debug, format: text}\n%s",
+	if !strings.Contains(extraConfig, "refresh:") {
+		extraConfig += "refresh: 2s\n"
+	}
+	cfg := fmt.Sprintf("authd_url: %s\nmodule: %s\nsocket: %s\nworkstation_id: ws-agent-e2e\nretry_min: 50ms\nretry_max: 500ms\nlog: {level: debug, format: text}\n%s",
 		authdURL, openscModule, sock, extraConfig)
 	cfgPath := filepath.Join(dir, "cardagent.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
@@ -476,4 +480,185 @@ func opensc(t *testing.T, env []string, name string, args ...string) (string, er
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// TestAgentTwoReaders: two cards of two users in two readers at once, each
+// with its own session; removing one ends only that user's session.
+func TestAgentTwoReaders(t *testing.T) {
+	d := startPCSCD(t)
+	r := newRig(t)
+	agent := startAgent(t, d, r.url, "")
+	alice := newVCard(t, testkeys.Users[0].CardRSA())
+	bob := newVCard(t, testkeys.Users[1].CardEC())
+	r0, r1 := d.Readers[0].Name, d.Readers[1].Name
+
+	insertCard(t, alice, d.Readers[0])
+	agent.waitState(r0, cardagent.StatePIN)
+	agent.answer(vcardPIN, "1")
+	a := agent.waitCard(r0, "Alice's session with a role", func(c cardagent.CardStatus, present bool) bool {
+		return present && c.State == cardagent.StateActive && c.SelectedRoleProfileID != ""
+	})
+	insertCard(t, bob, d.Readers[1])
+	agent.waitState(r1, cardagent.StatePIN)
+	agent.answer(vcardPIN) // Bob has one current role profile: selected by authd
+	b := agent.waitState(r1, cardagent.StateActive)
+	if a.User.UID != "555000000011" || b.User.UID != "555000000012" || a.SessionToken == b.SessionToken {
+		t.Fatalf("sessions: %+v / %+v", a, b)
+	}
+	if b.SelectedRoleProfileID == "" {
+		t.Errorf("Bob's only current role profile is not selected")
+	}
+	for _, tok := range []string{a.SessionToken, b.SessionToken} {
+		if st, code := sessionStatus(t, r.url, tok); st != 200 {
+			t.Fatalf("session: %d %s", st, code)
+		}
+	}
+	took := refusedWithin(t, alice, r.url, a.SessionToken)
+	t.Logf("Alice's card removed → her session refused after %v", took)
+	if took > time.Second {
+		t.Errorf("Alice's session accepted %v after removal", took)
+	}
+	// Bob's session is untouched, now and at the agent's next checks.
+	time.Sleep(500 * time.Millisecond)
+	if st, code := sessionStatus(t, r.url, b.SessionToken); st != 200 {
+		t.Fatalf("Bob's session after Alice's removal: %d %s", st, code)
+	}
+	cards, _ := agent.cards()
+	if len(cards) != 1 || cards[0].Reader != r1 || cards[0].State != cardagent.StateActive {
+		t.Fatalf("cards after Alice's removal: %+v", cards)
+	}
+	took = refusedWithin(t, bob, r.url, b.SessionToken)
+	t.Logf("Bob's card removed → his session refused after %v", took)
+	if took > time.Second {
+		t.Errorf("Bob's session accepted %v after removal", took)
+	}
+}
+
+// TestAgentAuthdDown: authd (a process, sessions in Redis) stops while a
+// card is in; the agent keeps the session and retries, and carries on
+// with the same session when authd is back. A session then ended at authd
+// (by a logout elsewhere) is dropped by the agent and local applications
+// are told. A card inserted while authd is down logs in once it is back.
+func TestAgentAuthdDown(t *testing.T) {
+	redisAddr := redistest.Addr(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "authd.db")
+	seedDB(t, db, time.Now())
+	prefix := fmt.Sprintf("spineauth-agent-%d:", time.Now().UnixNano())
+	sess := fmt.Sprintf("sessions:\n  backend: redis\n  redis:\n    addrs: [%s]\n    key_prefix: %q\n", redisAddr, prefix)
+	addr := freeAddr(t)
+	cfg := writeConfig(t, dir, addr, db, sess)
+	authd := startAuthdProc(t, cfg, addr)
+	url := "http://" + addr
+
+	d := startPCSCD(t)
+	agent := startAgent(t, d, url, "refresh: 1s\n")
+	bob := newVCard(t, testkeys.Users[1].CardEC())
+	reader := d.Readers[0].Name
+	insertCard(t, bob, d.Readers[0])
+	agent.waitState(reader, cardagent.StatePIN)
+	agent.answer(vcardPIN)
+	c := agent.waitState(reader, cardagent.StateActive)
+
+	authd.stop()
+	down := agent.waitState(reader, cardagent.StateRetrying)
+	if down.SessionToken != c.SessionToken {
+		t.Fatal("the agent dropped the session while authd was unreachable")
+	}
+	time.Sleep(time.Second) // a few failed checks
+	authd = startAuthdProc(t, cfg, addr)
+	back := agent.waitState(reader, cardagent.StateActive)
+	if back.SessionToken != c.SessionToken || back.SessionID != c.SessionID {
+		t.Fatal("after authd came back the agent holds another session")
+	}
+	if !strings.Contains(agent.out.String(), "authd unreachable; keeping the session and retrying") {
+		t.Error("the agent did not log its retries")
+	}
+
+	// Ended at authd, not by the card: the agent drops it within a check.
+	_, _, seq := agent.card(reader)
+	if st, code := call(t, "DELETE", url+"/v1/session", c.SessionToken, nil, nil); st != http.StatusNoContent {
+		t.Fatalf("DELETE /v1/session: %d %s", st, code)
+	}
+	ended := agent.waitState(reader, cardagent.StateEnded)
+	if ended.SessionToken != "" || !strings.Contains(ended.Message, "session_invalid") {
+		t.Fatalf("after authd ended the session: %+v", ended)
+	}
+	var told bool
+	for _, e := range agent.events(seq, time.Second) {
+		if e.Type == cardagent.EventSessionEnded && e.Reason == cardagent.ReasonAuthdEnded && e.SessionID == c.SessionID {
+			told = true
+		}
+	}
+	if !told {
+		t.Error("local applications were not told that authd ended the session")
+	}
+
+	// A card inserted while authd is down logs in when it is back.
+	if err := bob.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	agent.waitCard(reader, "removal", func(_ cardagent.CardStatus, present bool) bool { return !present })
+	authd.stop()
+	insertCard(t, bob, d.Readers[0])
+	agent.waitState(reader, cardagent.StatePIN)
+	agent.answer(vcardPIN)
+	agent.waitState(reader, cardagent.StateRetrying)
+	authd = startAuthdProc(t, cfg, addr)
+	c = agent.waitState(reader, cardagent.StateActive)
+	if st, code := sessionStatus(t, url, c.SessionToken); st != 200 {
+		t.Fatalf("session made after authd came back: %d %s", st, code)
+	}
+}
+
+// authdProc is an authd process that a test can stop and start again.
+type authdProc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startAuthdProc(t *testing.T, cfgPath, addr string) *authdProc {
+	t.Helper()
+	out := &syncBuffer{}
+	p := &authdProc{cmd: exec.Command(filepath.Join(binDir, "authd"), "serve", "--config", cfgPath), done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = out, out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("authd output:\n%s", out.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("authd on %s not ready: %v\n%s", addr, err, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *authdProc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
 }
