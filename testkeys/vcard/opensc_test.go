@@ -185,6 +185,11 @@ func TestOpenSCReadsAndSigns(t *testing.T) {
 			}
 			insert(t, c, d.Readers[0].Addr)
 			waitFor(t, "card present", func() bool { return readerHasCard(t, d, d.Readers[0].Name) })
+			// pcsc_scan (-n: no ATR lookup, which would go to the network).
+			scan, _ := tool(t, d, nil, "pcsc_scan", "-n", "-t", "1")
+			if !strings.Contains(scan, "Card inserted") || !strings.Contains(scan, "ATR: "+strings.ToUpper(spaced(c.ATR()))) {
+				t.Fatalf("pcsc_scan does not show the card:\n%s", scan)
+			}
 			atr := mustTool(t, d, "opensc-tool", "--reader", "0", "--atr")
 			if !strings.Contains(strings.ToLower(strings.ReplaceAll(atr, ":", "")), "3b8b8001") {
 				t.Fatalf("ATR: %s", atr)
@@ -464,4 +469,13 @@ func rsaFromGenerate(t *testing.T, b []byte) *rsa.PublicKey {
 	rest := body[len(n)+4:]
 	e := readTL(t, rest, 0x82)
 	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+}
+
+// spaced writes b as hex bytes separated by spaces, as pcsc_scan does.
+func spaced(b []byte) string {
+	parts := make([]string, len(b))
+	for i, x := range b {
+		parts[i] = hexString([]byte{x})
+	}
+	return strings.Join(parts, " ")
 }
