@@ -49,7 +49,14 @@ func Start(tb testing.TB) *Daemon {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, err := New(ctx, tb.TempDir())
+	// Not tb.TempDir(): with a long test name the socket path could pass
+	// the 108 bytes a Unix socket address holds.
+	dir, err := os.MkdirTemp("", "pcsc")
+	if err != nil {
+		tb.Fatalf("pcsctest: %v", err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	d, err := New(ctx, dir)
 	if err != nil {
 		tb.Fatalf("pcsctest: %v", err)
 	}
@@ -106,8 +113,14 @@ func Available() error {
 
 var errPortTaken = errors.New("vpcd port taken by another process")
 
+// maxSocketPath is the size of sun_path in struct sockaddr_un on Linux.
+const maxSocketPath = 108
+
 func start(ctx context.Context, dir string, attempt int) (*Daemon, error) {
 	run := filepath.Join(dir, "run")
+	if n := len(filepath.Join(run, "pcscd.comm")); n >= maxSocketPath {
+		return nil, fmt.Errorf("socket path in %s is %d bytes, over the %d a Unix socket address holds: use a shorter directory", dir, n, maxSocketPath-1)
+	}
 	conf := filepath.Join(dir, "reader.conf.d")
 	for _, p := range []string{run, conf} {
 		if err := os.MkdirAll(p, 0o700); err != nil {

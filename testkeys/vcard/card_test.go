@@ -626,3 +626,26 @@ func TestStateValidate(t *testing.T) {
 		t.Fatalf("Validate() = %v, want both problems", err)
 	}
 }
+
+// TestSecretsDoNotPrint: formatting a state shows no PIN, PUK, management
+// key or private key.
+func TestSecretsDoNotPrint(t *testing.T) {
+	fixture := testkeys.Users[0].CardEC()
+	st, err := vcard.NewState(nil, vcard.Secret("123456"), vcard.Secret("87654321"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetKeyAndCert(0x9A, testkeys.Key(t, fixture), testkeys.Cert(t, fixture)); err != nil {
+		t.Fatal(err)
+	}
+	keyBytes := fmt.Sprint([]byte(st.Keys["9a"]))
+	mgmt := fmt.Sprint([]byte(st.MgmtKey))
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		out := fmt.Sprintf(format, st)
+		for _, secret := range []string{"123456", "87654321", keyBytes[1 : len(keyBytes)-1], mgmt[1 : len(mgmt)-1]} {
+			if strings.Contains(out, secret) {
+				t.Fatalf("%s of a State shows a secret", format)
+			}
+		}
+	}
+}
