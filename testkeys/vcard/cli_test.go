@@ -146,6 +146,13 @@ func TestRunInsertRemove(t *testing.T) {
 	}
 	send("status")
 	expect("pin tries left: 3 of 3")
+	// pcscd restarts: the card goes back into the reader by itself.
+	if err := d.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	expect("reader closed the connection")
+	expect("inserted " + d.Readers[1].Addr)
+	waitFor(t, "card in reader 1 after pcscd restart", func() bool { return readerHasCard(t, d, reader) })
 	send("quit")
 	select {
 	case code := <-done:
