@@ -220,6 +220,9 @@ func TestCommandsNeedSelect(t *testing.T) {
 	if !bytes.Equal(disc, h("7E 12 4F 0B A0 00 00 03 08 00 00 10 00 01 00 5F 2F 02 40 00")) {
 		t.Fatalf("discovery object %X", disc)
 	}
+	// Selecting another application fails and leaves PIV selected.
+	want(t, c, h("00 A4 04 00 07 A0 00 00 00 79 01 00 00"), 0x6A82)
+	want(t, c, h("00 CB 3F FF 03 5C 01 7E 00"), 0x9000)
 	c.Reset() // power cycle forgets the selection
 	want(t, c, h("00 CB 3F FF 03 5C 01 7E 00"), 0x6985)
 }
