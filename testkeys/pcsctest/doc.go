@@ -45,12 +45,16 @@
 // keeps it. A Go test must therefore set it before its first scard call,
 // and every scard call in that test binary then talks to that one pcscd:
 //
+//	var rig *pcsctest.Daemon // shared by the package's tests
+//
 //	func TestMain(m *testing.M) {
 //		d, err := pcsctest.New(context.Background(), "")
 //		if err != nil { fmt.Fprintln(os.Stderr, err); os.Exit(1) }
-//		os.Setenv("PCSCLITE_CSOCK_NAME", d.Socket) // cgo: reaches C's environ
+//		d.Setenv() // PCSCLITE_CSOCK_NAME (and OPENSC_CONF); cgo: reaches C's environ
+//		rig = d
 //		code := m.Run()
 //		d.Close()
+//		os.RemoveAll(d.Dir)
 //		os.Exit(code)
 //	}
 //

@@ -254,6 +254,17 @@ func (d *Daemon) Env() []string {
 	return append(env, "PCSCLITE_CSOCK_NAME="+d.Socket, "OPENSC_CONF="+d.OpenSCConf)
 }
 
+// Setenv points this process's PC/SC and OpenSC clients (cgo libraries
+// such as github.com/ebfe/scard, or miekg/pkcs11 with opensc-pkcs11.so) at
+// this pcscd. Call it before the process's first PC/SC call: libpcsclite
+// reads PCSCLITE_CSOCK_NAME once.
+func (d *Daemon) Setenv() error {
+	if err := os.Setenv("PCSCLITE_CSOCK_NAME", d.Socket); err != nil {
+		return err
+	}
+	return os.Setenv("OPENSC_CONF", d.OpenSCConf)
+}
+
 // Log returns the current pcscd's log so far.
 func (d *Daemon) Log() string {
 	d.mu.Lock()
