@@ -9,6 +9,7 @@
 //	d.Env()                           // os.Environ() plus PCSCLITE_CSOCK_NAME, for child processes
 //	d.Readers[0].Addr, d.Readers[1]   // vpcd TCP address of reader 0 and 1
 //	d.Readers[0].Name                 // PC/SC reader name, "Virtual PCD 00 00"
+//	d.Restart(ctx)                    // same socket and ports, new process
 //
 // A virtual card (package testkeys/vcard) connects to a reader's Addr as a
 // TCP client to be "inserted" and closes the connection to be "removed".
@@ -44,17 +45,25 @@
 // keeps it. A Go test must therefore set it before its first scard call,
 // and every scard call in that test binary then talks to that one pcscd:
 //
+//	var rig *pcsctest.Daemon // shared by the package's tests
+//
 //	func TestMain(m *testing.M) {
 //		d, err := pcsctest.New(context.Background(), "")
 //		if err != nil { fmt.Fprintln(os.Stderr, err); os.Exit(1) }
-//		os.Setenv("PCSCLITE_CSOCK_NAME", d.Socket) // cgo: reaches C's environ
+//		d.Setenv() // PCSCLITE_CSOCK_NAME (and OPENSC_CONF); cgo: reaches C's environ
+//		rig = d
 //		code := m.Run()
 //		d.Close()
+//		os.RemoveAll(d.Dir)
 //		os.Exit(code)
 //	}
 //
 // (t.Setenv works too when the test is the first in its binary to call
-// scard, but TestMain makes the order explicit.) Child processes (pcsc_scan,
+// scard, but TestMain makes the order explicit.) This was checked with a
+// cgo client of libpcsclite: after os.Setenv it lists the private readers;
+// with a wrong path SCardEstablishContext fails with SCARD_E_NO_SERVICE.
+// Because the path is read once, a test binary that uses scard in-process
+// should share one Daemon across its tests (Restart keeps the socket). Child processes (pcsc_scan,
 // opensc-tool, pkcs11-tool) take d.Env() and can use a different pcscd per
 // test.
 //

@@ -31,16 +31,25 @@ type Reader struct {
 
 // Daemon is a running private pcscd.
 type Daemon struct {
-	Dir        string    // private directory: socket, reader.conf.d, log
+	Dir        string    // private directory: socket, reader.conf.d, logs
 	Socket     string    // PCSCLITE_CSOCK_NAME for clients
 	OpenSCConf string    // OPENSC_CONF for OpenSC clients: file caching off
 	Readers    [2]Reader // reader 0 and reader 1
 
+	port int
+
+	mu      sync.Mutex
+	proc    *proc // guarded by mu; the current pcscd process
+	starts  int   // guarded by mu; processes started, names the log files
+	stopped bool  // guarded by mu; Close was called
+}
+
+// proc is one pcscd process.
+type proc struct {
 	cmd     *exec.Cmd
 	logPath string
 	done    chan struct{} // closed when the process has been reaped
-	once    sync.Once
-	waitErr error
+	waitErr error         // set before done is closed
 }
 
 // Start starts a private pcscd for the test and stops it when the test
@@ -49,13 +58,20 @@ func Start(tb testing.TB) *Daemon {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, err := New(ctx, tb.TempDir())
+	// Not tb.TempDir(): with a long test name the socket path could pass
+	// the 108 bytes a Unix socket address holds.
+	dir, err := os.MkdirTemp("", "pcsc")
+	if err != nil {
+		tb.Fatalf("pcsctest: %v", err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	d, err := New(ctx, dir)
 	if err != nil {
 		tb.Fatalf("pcsctest: %v", err)
 	}
 	tb.Cleanup(func() {
 		if tb.Failed() {
-			tb.Logf("pcscd log (%s):\n%s", d.logPath, tail(d.Log(), 60))
+			tb.Logf("pcscd log (%s):\n%s", d.Dir, tail(d.Log(), 60))
 		}
 		if err := d.Close(); err != nil {
 			tb.Errorf("pcsctest: %v", err)
@@ -77,14 +93,23 @@ func New(ctx context.Context, dir string) (*Daemon, error) {
 			return nil, fmt.Errorf("temporary directory: %w", err)
 		}
 	}
+	d := &Daemon{Dir: dir}
+	if err := d.prepare(); err != nil {
+		return nil, err
+	}
 	var last error
 	for attempt := 0; attempt < 6; attempt++ {
-		d, err := start(ctx, dir, attempt)
-		if err == nil {
+		port, err := freePortPair()
+		if err != nil {
+			return nil, err
+		}
+		if err := d.configure(port); err != nil {
+			return nil, err
+		}
+		if last = d.startProc(ctx); last == nil {
 			return d, nil
 		}
-		last = err
-		if !errors.Is(err, errPortTaken) || ctx.Err() != nil {
+		if !errors.Is(last, errPortTaken) || ctx.Err() != nil {
 			break
 		}
 	}
@@ -106,36 +131,55 @@ func Available() error {
 
 var errPortTaken = errors.New("vpcd port taken by another process")
 
-func start(ctx context.Context, dir string, attempt int) (*Daemon, error) {
-	run := filepath.Join(dir, "run")
-	conf := filepath.Join(dir, "reader.conf.d")
-	for _, p := range []string{run, conf} {
+// maxSocketPath is the size of sun_path in struct sockaddr_un on Linux.
+const maxSocketPath = 108
+
+// prepare makes the directories and the OpenSC configuration.
+func (d *Daemon) prepare() error {
+	run := filepath.Join(d.Dir, "run")
+	d.Socket = filepath.Join(run, "pcscd.comm")
+	if n := len(d.Socket); n >= maxSocketPath {
+		return fmt.Errorf("socket path in %s is %d bytes, over the %d a Unix socket address holds: use a shorter directory", d.Dir, n, maxSocketPath-1)
+	}
+	for _, p := range []string{run, filepath.Join(d.Dir, "reader.conf.d")} {
 		if err := os.MkdirAll(p, 0o700); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	// pcscd's socket must be reachable for clients running as other users
 	// (pcscd itself sets the socket mode); the directory only needs search.
 	if err := os.Chmod(run, 0o711); err != nil {
-		return nil, err
+		return err
 	}
-	port, err := freePortPair()
-	if err != nil {
-		return nil, err
-	}
+	d.OpenSCConf = filepath.Join(d.Dir, "opensc.conf")
+	return os.WriteFile(d.OpenSCConf, []byte(openSCConf), 0o644)
+}
+
+// configure writes the vpcd entry for readers on port and port+1.
+func (d *Daemon) configure(port int) error {
 	entry := fmt.Sprintf("FRIENDLYNAME \"%s\"\nDEVICENAME   /dev/null:0x%X\nLIBPATH      %s\nCHANNELID    0x%X\n",
 		FriendlyName, port, vpcdDriver, port)
-	if err := os.WriteFile(filepath.Join(conf, "vpcd"), []byte(entry), 0o600); err != nil {
-		return nil, err
+	d.port = port
+	d.Readers = [2]Reader{
+		{Name: FriendlyName + " 00 00", Addr: fmt.Sprintf("127.0.0.1:%d", port)},
+		{Name: FriendlyName + " 00 01", Addr: fmt.Sprintf("127.0.0.1:%d", port+1)},
 	}
-	openscConf := filepath.Join(dir, "opensc.conf")
-	if err := os.WriteFile(openscConf, []byte(openSCConf), 0o644); err != nil {
-		return nil, err
+	return os.WriteFile(filepath.Join(d.Dir, "reader.conf.d", "vpcd"), []byte(entry), 0o600)
+}
+
+// startProc starts pcscd and waits until it is ready.
+func (d *Daemon) startProc(ctx context.Context) error {
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return errors.New("pcscd was closed")
 	}
-	logPath := filepath.Join(dir, fmt.Sprintf("pcscd.%d.log", attempt))
+	d.starts++
+	logPath := filepath.Join(d.Dir, fmt.Sprintf("pcscd.%d.log", d.starts))
+	d.mu.Unlock()
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer logf.Close()
 
@@ -145,42 +189,33 @@ func start(ctx context.Context, dir string, attempt int) (*Daemon, error) {
 	}
 	// unshare and sh exec in turn, so the process we start is pcscd itself.
 	script := `mkdir -p /run/pcscd && mount --bind "$1" /run/pcscd && exec pcscd --foreground --debug --config "$2"`
-	args = append(args, "--", "/bin/sh", "-c", script, "sh", run, conf)
+	args = append(args, "--", "/bin/sh", "-c", script, "sh", filepath.Join(d.Dir, "run"), filepath.Join(d.Dir, "reader.conf.d"))
 	cmd := exec.Command("unshare", args...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Env = os.Environ()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start pcscd: %w", err)
+		return fmt.Errorf("start pcscd: %w", err)
 	}
-	d := &Daemon{
-		Dir:        dir,
-		Socket:     filepath.Join(run, "pcscd.comm"),
-		OpenSCConf: openscConf,
-		Readers: [2]Reader{
-			{Name: FriendlyName + " 00 00", Addr: fmt.Sprintf("127.0.0.1:%d", port)},
-			{Name: FriendlyName + " 00 01", Addr: fmt.Sprintf("127.0.0.1:%d", port+1)},
-		},
-		cmd:     cmd,
-		logPath: logPath,
-		done:    make(chan struct{}),
+	p := &proc{cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() { p.waitErr = cmd.Wait(); close(p.done) }()
+	d.mu.Lock()
+	d.proc = p
+	d.mu.Unlock()
+	if err := p.waitReady(ctx, d.port, d.Socket); err != nil {
+		_ = p.stop()
+		return err
 	}
-	go func() { d.waitErr = cmd.Wait(); close(d.done) }()
-
-	if err := d.waitReady(ctx, port); err != nil {
-		_ = d.Close()
-		return nil, err
-	}
-	return d, nil
+	return nil
 }
 
 // waitReady waits for "daemon ready" in the log with both vpcd slots up.
-func (d *Daemon) waitReady(ctx context.Context, port int) error {
+func (p *proc) waitReady(ctx context.Context, port int, socket string) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		log := d.Log()
+		log := p.log()
 		switch {
 		case strings.Contains(log, "Could not initialize connection to virtual ICC"),
 			strings.Contains(log, "Address already in use"):
@@ -191,14 +226,14 @@ func (d *Daemon) waitReady(ctx context.Context, port int) error {
 					return fmt.Errorf("pcscd is up but vpcd reader on port %d is not:\n%s", p, tail(log, 20))
 				}
 			}
-			if _, err := os.Stat(d.Socket); err != nil {
-				return fmt.Errorf("pcscd is up but its socket is missing: %w", err)
+			// The socket may appear a moment after the log line.
+			if _, err := os.Stat(socket); err == nil {
+				return nil
 			}
-			return nil
 		}
 		select {
-		case <-d.done:
-			return fmt.Errorf("pcscd exited during start (%v):\n%s", d.waitErr, tail(d.Log(), 20))
+		case <-p.done:
+			return fmt.Errorf("pcscd exited during start (%v):\n%s", p.waitErr, tail(p.log(), 20))
 		case <-ctx.Done():
 			return fmt.Errorf("pcscd not ready: %w\n%s", ctx.Err(), tail(log, 20))
 		case <-tick.C:
@@ -219,27 +254,74 @@ func (d *Daemon) Env() []string {
 	return append(env, "PCSCLITE_CSOCK_NAME="+d.Socket, "OPENSC_CONF="+d.OpenSCConf)
 }
 
-// Log returns pcscd's log so far.
+// Setenv points this process's PC/SC and OpenSC clients (cgo libraries
+// such as github.com/ebfe/scard, or miekg/pkcs11 with opensc-pkcs11.so) at
+// this pcscd. Call it before the process's first PC/SC call: libpcsclite
+// reads PCSCLITE_CSOCK_NAME once.
+func (d *Daemon) Setenv() error {
+	if err := os.Setenv("PCSCLITE_CSOCK_NAME", d.Socket); err != nil {
+		return err
+	}
+	return os.Setenv("OPENSC_CONF", d.OpenSCConf)
+}
+
+// Log returns the current pcscd's log so far.
 func (d *Daemon) Log() string {
-	b, _ := os.ReadFile(d.logPath)
+	d.mu.Lock()
+	p := d.proc
+	d.mu.Unlock()
+	if p == nil {
+		return ""
+	}
+	return p.log()
+}
+
+func (p *proc) log() string {
+	b, _ := os.ReadFile(p.logPath)
 	return string(b)
+}
+
+// Restart stops pcscd and starts it again with the same socket and reader
+// ports, as when a workstation's pcscd is restarted: clients lose their
+// contexts and cards their connections.
+func (d *Daemon) Restart(ctx context.Context) error {
+	d.mu.Lock()
+	p := d.proc
+	d.mu.Unlock()
+	if err := p.stop(); err != nil {
+		return err
+	}
+	return d.startProc(ctx)
 }
 
 // Close stops pcscd (SIGTERM, then SIGKILL after 3 s) and waits for it.
 // Calling it again is harmless.
 func (d *Daemon) Close() error {
-	var err error
-	d.once.Do(func() {
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.done:
-		case <-time.After(3 * time.Second):
-			_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-			<-d.done
-			err = errors.New("pcscd did not stop on SIGTERM; killed")
-		}
-	})
-	return err
+	d.mu.Lock()
+	d.stopped = true
+	p := d.proc
+	d.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	return p.stop()
+}
+
+func (p *proc) stop() error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(3 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+		return errors.New("pcscd did not stop on SIGTERM; killed")
+	}
 }
 
 // freePortPair returns a port p such that p and p+1 are free on every

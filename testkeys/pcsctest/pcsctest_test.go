@@ -1,11 +1,14 @@
 package pcsctest_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -140,4 +143,57 @@ func cardIn(list, reader string) bool {
 		}
 	}
 	return false
+}
+
+// TestRestart: after Restart the same socket and ports serve again, and
+// the old process is gone.
+func TestRestart(t *testing.T) {
+	t.Parallel()
+	d := pcsctest.Start(t)
+	socket, addr := d.Socket, d.Readers[0].Addr
+	old := pcscdPIDs(t, d.Dir)
+	if len(old) != 1 {
+		t.Fatalf("want one pcscd for %s, found %v", d.Dir, old)
+	}
+	if err := d.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d.Socket != socket || d.Readers[0].Addr != addr {
+		t.Fatalf("restart moved the daemon: %s %s", d.Socket, d.Readers[0].Addr)
+	}
+	now := pcscdPIDs(t, d.Dir)
+	if len(now) != 1 || now[0] == old[0] {
+		t.Fatalf("pcscd processes before %v, after %v", old, now)
+	}
+	if out := listReaders(t, d); !strings.Contains(out, d.Readers[1].Name) {
+		t.Fatalf("readers after restart:\n%s", out)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left := pcscdPIDs(t, d.Dir); len(left) != 0 {
+		t.Fatalf("pcscd left behind: %v", left)
+	}
+}
+
+// pcscdPIDs lists the live processes whose command line names dir.
+func pcscdPIDs(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, []byte(dir)) || !bytes.HasPrefix(cmdline, []byte("pcscd")) {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err == nil && bytes.Contains(stat, []byte(") Z ")) { // a zombie is not alive
+			continue
+		}
+		pids = append(pids, e.Name())
+	}
+	return pids
 }

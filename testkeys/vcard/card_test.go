@@ -220,6 +220,9 @@ func TestCommandsNeedSelect(t *testing.T) {
 	if !bytes.Equal(disc, h("7E 12 4F 0B A0 00 00 03 08 00 00 10 00 01 00 5F 2F 02 40 00")) {
 		t.Fatalf("discovery object %X", disc)
 	}
+	// Selecting another application fails and leaves PIV selected.
+	want(t, c, h("00 A4 04 00 07 A0 00 00 00 79 01 00 00"), 0x6A82)
+	want(t, c, h("00 CB 3F FF 03 5C 01 7E 00"), 0x9000)
 	c.Reset() // power cycle forgets the selection
 	want(t, c, h("00 CB 3F FF 03 5C 01 7E 00"), 0x6985)
 }
@@ -624,5 +627,28 @@ func TestStateValidate(t *testing.T) {
 	st.PINTries, st.PUKTries = -1, 9
 	if err := st.Validate(); err == nil || !strings.Contains(err.Error(), "pin_tries") || !strings.Contains(err.Error(), "puk_tries") {
 		t.Fatalf("Validate() = %v, want both problems", err)
+	}
+}
+
+// TestSecretsDoNotPrint: formatting a state shows no PIN, PUK, management
+// key or private key.
+func TestSecretsDoNotPrint(t *testing.T) {
+	fixture := testkeys.Users[0].CardEC()
+	st, err := vcard.NewState(nil, vcard.Secret("123456"), vcard.Secret("87654321"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetKeyAndCert(0x9A, testkeys.Key(t, fixture), testkeys.Cert(t, fixture)); err != nil {
+		t.Fatal(err)
+	}
+	keyBytes := fmt.Sprint([]byte(st.Keys["9a"]))
+	mgmt := fmt.Sprint([]byte(st.MgmtKey))
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		out := fmt.Sprintf(format, st)
+		for _, secret := range []string{"123456", "87654321", keyBytes[1 : len(keyBytes)-1], mgmt[1 : len(mgmt)-1]} {
+			if strings.Contains(out, secret) {
+				t.Fatalf("%s of a State shows a secret", format)
+			}
+		}
 	}
 }

@@ -352,15 +352,20 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	want := !*removed
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
 	var retry <-chan time.Time
+	waiting := false
 	sync := func() { // bring the card where it is wanted
 		in, _ := card.Inserted()
 		switch {
 		case want && !in:
 			if err := card.Insert(ctx, *addr); err != nil {
-				log.Warn("vcard: reader not reachable; retrying", "err", err)
+				if !waiting { // once per outage, not every half second
+					log.Warn("vcard: reader not reachable; retrying every 0.5s", "err", err)
+				}
+				waiting = true
 				retry = time.After(500 * time.Millisecond)
 				return
 			}
+			waiting = false
 			say("inserted %s", *addr)
 		case !want && in:
 			_ = card.Remove()

@@ -35,7 +35,8 @@ func (c *Card) selectApp(cmd Command) ([]byte, error) {
 		return nil, swErr(swNotFound, "SELECT by P1 %02X (only by AID)", cmd.P1)
 	}
 	if len(cmd.Data) < 5 || len(cmd.Data) > len(pivAID) || !bytes.HasPrefix(pivAID, cmd.Data) {
-		c.vol.selected, c.vol.pinOK, c.vol.mgmtOK = false, false, false
+		// ISO 7816-4: a failed SELECT leaves the current selection (and
+		// its security status) as it was.
 		return nil, swErr(swNotFound, "no application %X", cmd.Data)
 	}
 	c.vol.selected = true

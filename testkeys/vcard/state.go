@@ -55,7 +55,7 @@ type State struct {
 	MgmtAlg  byte   `json:"mgmt_alg"` // Alg3DES or AlgAES128
 	MgmtKey  Secret `json:"mgmt_key"`
 	// Keys maps a key reference ("9a", "9c", "9d", "9e") to its PKCS#8 key.
-	Keys map[string][]byte `json:"keys"`
+	Keys map[string]Secret `json:"keys"`
 	// Objects maps a data object tag in hex ("5fc105") to the value of its
 	// 53 container as GET DATA returns it.
 	Objects map[string][]byte `json:"objects"`
@@ -87,7 +87,7 @@ func NewState(random io.Reader, pin, puk Secret) (*State, error) {
 	}
 	st := &State{Version: 1, GUID: make([]byte, 16), PINTries: MaxTries, PUKTries: MaxTries,
 		MgmtAlg: Alg3DES, MgmtKey: slices.Clone(DefaultManagementKey),
-		Keys: map[string][]byte{}, Objects: map[string][]byte{}}
+		Keys: map[string]Secret{}, Objects: map[string][]byte{}}
 	if _, err := io.ReadFull(random, st.GUID); err != nil {
 		return nil, fmt.Errorf("vcard: random GUID: %w", err)
 	}
@@ -249,6 +249,9 @@ func (st *State) Validate() error {
 		if _, err := parseTLVs(v); err != nil {
 			add("objects[%s]: %v", name, err)
 		}
+		if len(v) > maxChain {
+			add("objects[%s]: %d bytes (at most %d)", name, len(v), maxChain)
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("vcard: invalid state: %w", errors.Join(errs...))
@@ -302,7 +305,7 @@ func LoadState(path string) (*State, error) {
 		return nil, fmt.Errorf("vcard: state %s: trailing data", path)
 	}
 	if st.Keys == nil {
-		st.Keys = map[string][]byte{}
+		st.Keys = map[string]Secret{}
 	}
 	if st.Objects == nil {
 		st.Objects = map[string][]byte{}
@@ -361,7 +364,7 @@ func (st *State) clone() *State {
 	c := *st
 	c.GUID = slices.Clone(st.GUID)
 	c.PIN, c.PUK, c.MgmtKey = slices.Clone(st.PIN), slices.Clone(st.PUK), slices.Clone(st.MgmtKey)
-	c.Keys = make(map[string][]byte, len(st.Keys))
+	c.Keys = make(map[string]Secret, len(st.Keys))
 	for k, v := range st.Keys {
 		c.Keys[k] = slices.Clone(v)
 	}

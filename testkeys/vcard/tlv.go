@@ -20,7 +20,7 @@ func parseTLVs(b []byte) ([]tlv, error) {
 		i := 1
 		if b[0]&0x1F == 0x1F { // multi-byte tag
 			for {
-				if i >= len(b) || i > 3 {
+				if i >= len(b) || i >= 3 { // at most three tag bytes
 					return nil, errTLV
 				}
 				tag = tag<<8 | uint32(b[i])

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
+	"syscall"
 )
 
 // DefaultVPCD is where Debian's vpcd driver listens for reader 0.
@@ -60,6 +62,7 @@ func WriteFrame(w io.Writer, b []byte) error {
 // control code or a malformed frame ends the session with an error.
 func (c *Card) Serve(rw io.ReadWriter) error {
 	for {
+		quickAck(rw)
 		msg, err := ReadFrame(rw)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
@@ -164,3 +167,25 @@ func (c *Card) Inserted() (bool, <-chan struct{}) {
 		return true, c.conn.done
 	}
 }
+
+// quickAck asks Linux to acknowledge the next segment at once. The vpcd
+// driver writes a frame's length and body in two sends; with Nagle's
+// algorithm on its side and a delayed ACK on ours every APDU would wait
+// about 40 ms. Linux clears the flag after each receive, so it is set
+// before every read. Elsewhere (or on a non-TCP connection) it does nothing.
+func quickAck(rw io.ReadWriter) {
+	tc, ok := rw.(*net.TCPConn)
+	if !ok || runtime.GOOS != "linux" {
+		return
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = raw.Control(func(fd uintptr) {
+		_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpQuickAck, 1)
+	})
+}
+
+// tcpQuickAck is TCP_QUICKACK from linux/tcp.h.
+const tcpQuickAck = 12
