@@ -22,7 +22,11 @@ FUZZ_TARGETS = \
 	./testkeys/vcard:FuzzParseCommand \
 	./testkeys/vcard:FuzzCard \
 	./testkeys/vcard:FuzzVPCD \
-	./testkeys/vcard:FuzzTLV
+	./testkeys/vcard:FuzzTLV \
+	./cardagent:FuzzDecodeAnswer \
+	./cardagent:FuzzParseRoleRequest \
+	./cardagent:FuzzParseEventsQuery \
+	./cardagent:FuzzPickRole
 
 .PHONY: all setup run test vet unit policy-coverage fuzz-short fuzz bench bench-pdp testkeys
 
