@@ -375,6 +375,22 @@ func TestAgentCardEndToEnd(t *testing.T) {
 	if cards, _ := agent.cards(); len(cards) != 0 {
 		t.Errorf("cards after removal: %+v", cards)
 	}
+	// The metrics count the removal logout, and hold no secret.
+	resp, err := agent.api.Get("http://agent/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"cardagent_removal_logout_seconds_count 1", `cardagent_logins_total{outcome="ok"} 1`,
+		`cardagent_sessions_ended_total{reason="card_removed"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(string(metrics), c.SessionToken) {
+		t.Error("the metrics hold the session token")
+	}
 	// Nothing secret in the agent's output.
 	if out := agent.out.String(); strings.Contains(out, c.SessionToken) || strings.Contains(out, "PIN: "+vcardPIN) {
 		t.Error("the agent's output holds the session token or the PIN")
@@ -513,6 +529,27 @@ func TestAgentTwoReaders(t *testing.T) {
 			t.Fatalf("session: %d %s", st, code)
 		}
 	}
+	// An application on the workstation switches Alice to her other role
+	// profile through the local API.
+	other := a.RoleProfiles[1].ID
+	req, _ := http.NewRequest("PUT", "http://agent/v1/sessions/role",
+		strings.NewReader(fmt.Sprintf(`{"reader":%q,"role_profile_id":%q}`, r0, other)))
+	resp, err := agent.api.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("PUT /v1/sessions/role: %d", resp.StatusCode)
+	}
+	var view cardagent.SessionView
+	if st, code := call(t, "GET", r.url+"/v1/session", a.SessionToken, nil, &view); st != 200 || view.SelectedRoleProfileID != other {
+		t.Fatalf("role at authd after the switch: %d %s %q", st, code, view.SelectedRoleProfileID)
+	}
+	if c, _, _ := agent.card(r0); c.SelectedRoleProfileID != other {
+		t.Fatalf("the agent shows role %q, want %q", c.SelectedRoleProfileID, other)
+	}
+
 	took := refusedWithin(t, alice, r.url, a.SessionToken)
 	t.Logf("Alice's card removed → her session refused after %v", took)
 	if took > time.Second {

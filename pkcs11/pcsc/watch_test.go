@@ -53,6 +53,9 @@ func TestWatchRealPCSCD(t *testing.T) {
 	}
 	next(t, ch, ReaderAdded, r0.Name)
 	next(t, ch, ReaderAdded, r1.Name)
+	if names, err := Readers(ctx); err != nil || len(names) != 2 || names[0] != r0.Name || names[1] != r1.Name {
+		t.Errorf("Readers: %q, %v", names, err)
+	}
 
 	t.Run("insert and remove", func(t *testing.T) {
 		c := insert(t, r0.Addr)
