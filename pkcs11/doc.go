@@ -26,5 +26,7 @@
 // log at all: callers log the errors it returns.
 //
 // Sub-package softhsm provisions SoftHSM2 tokens from PEM files for tests
-// and `authd dev`.
+// and `authd dev`. Sub-package pcsc watches PC/SC readers (card inserted,
+// removed, reader added or gone) through pcscd; Selector.Reader then finds
+// the token in a given reader.
 package pkcs11
