@@ -136,10 +136,17 @@ func NewAgent(o Options, d Deps) *Agent {
 
 // cardRun is the work for one inserted card.
 type cardRun struct {
-	cancel    context.CancelFunc
-	done      chan struct{}
-	removedAt time.Time // set before cancel on removal; read after ctx ends
+	cancel context.CancelCauseFunc // with a *removal, or errShutdown
+	done   chan struct{}
 }
+
+// removal is the cause of a card's context ending when the card left.
+type removal struct{ at time.Time }
+
+func (r *removal) Error() string { return "card removed" }
+
+// errShutdown is the cause when the agent stops.
+var errShutdown = errors.New("agent stopping")
 
 // Run follows reader events until ctx ends or events closes, then ends
 // every session (as if every card were removed) and returns.
@@ -179,22 +186,22 @@ func (a *Agent) handle(ctx context.Context, e pcsc.Event) {
 func (a *Agent) start(ctx context.Context, reader string) {
 	a.mu.Lock()
 	prev := a.cards[reader]
-	cctx, cancel := context.WithCancel(ctx)
+	cctx, cancel := context.WithCancelCause(ctx)
 	run := &cardRun{cancel: cancel, done: make(chan struct{})}
 	a.cards[reader] = run
 	a.mu.Unlock()
 	if prev != nil {
-		prev.cancel()
+		prev.cancel(&removal{at: a.now()})
 	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		defer close(run.done)
-		defer cancel()
+		defer cancel(nil)
 		if prev != nil {
 			<-prev.done
 		}
-		a.serveCard(cctx, reader, run)
+		a.serveCard(cctx, reader)
 	}()
 }
 
@@ -206,16 +213,14 @@ func (a *Agent) stop(reader string) {
 	delete(a.cards, reader)
 	a.mu.Unlock()
 	if run != nil {
-		run.removedAt = a.now()
-		run.cancel()
+		run.cancel(&removal{at: a.now()})
 	}
 }
 
 func (a *Agent) stopAll() {
 	a.mu.Lock()
 	for r, run := range a.cards {
-		run.removedAt = a.now()
-		run.cancel()
+		run.cancel(errShutdown)
 		delete(a.cards, r)
 	}
 	a.mu.Unlock()

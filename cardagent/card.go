@@ -15,7 +15,7 @@ import (
 // serveCard is the life of one inserted card: open its token, ask for the
 // PIN, log in to authd, hold the session and, when the card goes (ctx
 // ends), end the session at authd. It returns once that is done.
-func (a *Agent) serveCard(ctx context.Context, reader string, run *cardRun) {
+func (a *Agent) serveCard(ctx context.Context, reader string) {
 	a.Board.setState(reader, StateReading, "")
 	tok, err := a.tokens.OpenReader(ctx, reader)
 	if err != nil {
@@ -36,7 +36,14 @@ func (a *Agent) serveCard(ctx context.Context, reader string, run *cardRun) {
 		<-ctx.Done()
 		a.Board.removed(reader)
 	default:
-		a.logout(reader, h, run.removedAt)
+		var removedAt time.Time
+		var rm *removal
+		if errors.As(context.Cause(ctx), &rm) {
+			removedAt = rm.at
+		} else {
+			reason = ReasonShutdown // the agent stops; the card may still be in
+		}
+		a.logout(reader, h, removedAt)
 		a.Board.ended(reader, h, reason, "", "", true)
 	}
 	a.metrics.ended.WithLabelValues(reason).Inc()

@@ -196,12 +196,18 @@ func (a *agentProc) stop() {
 	a.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-a.done:
+		if code := a.cmd.ProcessState.ExitCode(); code != 0 {
+			a.t.Errorf("cardagent exited with status %d after SIGTERM", code)
+		}
 	case <-time.After(15 * time.Second):
 		a.cmd.Process.Kill()
 		<-a.done
 		a.t.Error("cardagent did not stop on SIGTERM")
 	}
 	a.pinW.Close()
+	if strings.Contains(a.out.String(), "DATA RACE") {
+		a.t.Error("the race detector found a data race in cardagent")
+	}
 }
 
 // answer gives the agent lines to read when it asks (PINs, role choices).
