@@ -33,8 +33,10 @@ func (a *Agent) serveCard(ctx context.Context, reader string) {
 	case ReasonAuthdEnded:
 		// authd has ended it: nothing to end; the card stays shown as
 		// ended until it is removed.
+		a.metrics.ended.WithLabelValues(reason).Inc()
 		<-ctx.Done()
 		a.Board.removed(reader)
+		return
 	default:
 		var removedAt time.Time
 		var rm *removal

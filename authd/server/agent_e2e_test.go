@@ -354,6 +354,18 @@ func TestAgentCardEndToEnd(t *testing.T) {
 	if view.User.UID != "555000000011" || view.WorkstationID != "ws-agent-e2e" || view.SelectedRoleProfileID != c.SelectedRoleProfileID {
 		t.Fatalf("session at authd %+v", view)
 	}
+	// The agent keeps the session from idling out: with authd's clock 20
+	// minutes on, its next check refreshes the idle time-out, so 40
+	// minutes after the login (30 is the idle time-out) the session works.
+	idle := *c.IdleExpiresAt
+	r.clock.Advance(20 * time.Minute)
+	agent.waitCard(reader, "a session check", func(c cardagent.CardStatus, _ bool) bool {
+		return c.IdleExpiresAt != nil && c.IdleExpiresAt.After(idle.Add(19*time.Minute))
+	})
+	r.clock.Advance(20 * time.Minute)
+	if st, code := sessionStatus(t, r.url, c.SessionToken); st != 200 {
+		t.Fatalf("40 minutes after login with the card in: %d %s", st, code)
+	}
 	_, _, seq := agent.card(reader)
 
 	took := refusedWithin(t, alice, r.url, c.SessionToken)
