@@ -242,8 +242,14 @@ func (w *watcher) removeReader(ctx context.Context, name string) bool {
 // is repeated until watch returns, in case it landed between two waits.
 func (w *watcher) watch(ctx context.Context, c conn, backoff *time.Duration) error {
 	done := make(chan struct{})
-	defer close(done)
+	var cancelling sync.WaitGroup
+	defer func() {
+		close(done)
+		cancelling.Wait() // no Cancel may run once the caller releases c
+	}()
+	cancelling.Add(1)
 	go func() {
+		defer cancelling.Done()
 		select {
 		case <-done:
 			return
