@@ -24,7 +24,9 @@
 // /run/pcscd. The socket is then <dir>/pcscd.comm on the real file system,
 // and clients reach it by setting PCSCLITE_CSOCK_NAME to that path; the
 // system socket is never touched. Running as root, this needs nothing else;
-// as another user Start adds a user namespace (--map-root-user).
+// as another user Start adds a user namespace (--map-root-user). A container
+// that allows neither (no CAP_SYS_ADMIN, user namespaces off) cannot run
+// it: Start then fails with unshare's "Operation not permitted" from the log.
 //
 // The readers come from a reader.conf.d directory of our own (pcscd -c DIR)
 // with one vpcd entry: DEVICENAME /dev/null:<port> makes the driver listen
