@@ -59,37 +59,6 @@ func newVCard(t *testing.T, fixture string) *vcard.Card {
 	return c
 }
 
-// startPCSCD starts a private pcscd for the test. pcsctest.New sometimes
-// sees pcscd's "ready" line before its socket exists and gives up; another
-// try starts it cleanly.
-func startPCSCD(t *testing.T) *pcsctest.Daemon {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var d *pcsctest.Daemon
-	var err error
-	for range 3 {
-		if d, err = pcsctest.New(ctx, t.TempDir()); err == nil || !strings.Contains(err.Error(), "socket is missing") {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatalf("pcscd: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("pcscd log (tail):\n%s", tailLines(d.Log(), 40))
-		}
-		d.Close()
-	})
-	return d
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
 func insertCard(t *testing.T, c *vcard.Card, r pcsctest.Reader) {
 	t.Helper()
 	if err := c.Insert(context.Background(), r.Addr); err != nil {
@@ -329,7 +298,7 @@ func refusedWithin(t *testing.T, c *vcard.Card, url, token string) time.Duration
 // name, the PIN taken, the login made at authd, a role chosen; the session
 // works at authd; removing the card ends it at authd within one second.
 func TestAgentCardEndToEnd(t *testing.T) {
-	d := startPCSCD(t)
+	d := pcsctest.Start(t)
 	r := newRig(t)
 	agent := startAgent(t, d, r.url, "")
 	alice := newVCard(t, testkeys.Users[0].CardEC())
@@ -420,7 +389,7 @@ func TestAgentCardEndToEnd(t *testing.T) {
 // is refused without asking; the PUK (RESET RETRY COUNTER through OpenSC)
 // sets a new PIN and the card logs in again.
 func TestAgentPINLock(t *testing.T) {
-	d := startPCSCD(t)
+	d := pcsctest.Start(t)
 	r := newRig(t)
 	agent := startAgent(t, d, r.url, "")
 	bob := newVCard(t, testkeys.Users[1].CardEC())
@@ -519,7 +488,7 @@ func opensc(t *testing.T, env []string, name string, args ...string) (string, er
 // TestAgentTwoReaders: two cards of two users in two readers at once, each
 // with its own session; removing one ends only that user's session.
 func TestAgentTwoReaders(t *testing.T) {
-	d := startPCSCD(t)
+	d := pcsctest.Start(t)
 	r := newRig(t)
 	agent := startAgent(t, d, r.url, "")
 	alice := newVCard(t, testkeys.Users[0].CardRSA())
@@ -606,7 +575,7 @@ func TestAgentAuthdDown(t *testing.T) {
 	authd := startAuthdProc(t, cfg, addr)
 	url := "http://" + addr
 
-	d := startPCSCD(t)
+	d := pcsctest.Start(t)
 	agent := startAgent(t, d, url, "refresh: 1s\n")
 	bob := newVCard(t, testkeys.Users[1].CardEC())
 	reader := d.Readers[0].Name
@@ -715,5 +684,49 @@ func (p *authdProc) stop() {
 	case <-time.After(10 * time.Second):
 		p.cmd.Process.Kill()
 		<-p.done
+	}
+}
+
+// TestAgentPCSCDRestart: pcscd restarts under a running agent with a card
+// in. The agent cannot tell what happened to the card meanwhile, so the
+// session ends at authd (fail closed); once pcscd is back, the card
+// inserted again logs in again through the same agent and PKCS#11 module.
+func TestAgentPCSCDRestart(t *testing.T) {
+	d := pcsctest.Start(t)
+	r := newRig(t)
+	agent := startAgent(t, d, r.url, "")
+	bob := newVCard(t, testkeys.Users[1].CardEC())
+	reader := d.Readers[0].Name
+	insertCard(t, bob, d.Readers[0])
+	agent.waitState(reader, cardagent.StatePIN)
+	agent.answer(vcardPIN)
+	c := agent.waitState(reader, cardagent.StateActive)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if st, _ := sessionStatus(t, r.url, c.SessionToken); st == http.StatusUnauthorized {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session outlived pcscd's restart by 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	agent.waitOutput("pcscd unreachable")
+	_ = bob.Remove()
+	insertCard(t, bob, d.Readers[0])
+	agent.waitState(reader, cardagent.StatePIN)
+	agent.answer(vcardPIN)
+	c2 := agent.waitState(reader, cardagent.StateActive)
+	if c2.SessionToken == c.SessionToken {
+		t.Fatal("the old session came back")
+	}
+	if st, code := sessionStatus(t, r.url, c2.SessionToken); st != 200 {
+		t.Fatalf("session after pcscd's restart: %d %s", st, code)
 	}
 }

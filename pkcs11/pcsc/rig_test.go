@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,15 +42,7 @@ func startPCSCD(t *testing.T) *pcsctest.Daemon {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// pcsctest.New sometimes sees pcscd's "ready" line before its socket
-	// exists and gives up; another try starts it cleanly.
-	var d *pcsctest.Daemon
-	var err error
-	for range 3 {
-		if d, err = pcsctest.New(ctx, pcscDir); err == nil || !strings.Contains(err.Error(), "socket is missing") {
-			break
-		}
-	}
+	d, err := pcsctest.New(ctx, pcscDir)
 	if err != nil {
 		t.Fatalf("pcscd: %v", err)
 	}
