@@ -306,6 +306,15 @@ func TestAgentCardEndToEnd(t *testing.T) {
 
 	insertCard(t, alice, d.Readers[0])
 	agent.waitState(reader, cardagent.StatePIN)
+	// OpenSC's own tools see the card and its certificate in that reader.
+	out, err := opensc(t, d.Env(), "pkcs11-tool", "--module", openscModule, "--list-slots")
+	if err != nil || !strings.Contains(out, reader) {
+		t.Fatalf("pkcs11-tool --list-slots: %v\n%s", err, out)
+	}
+	out, err = opensc(t, d.Env(), "pkcs11-tool", "--module", openscModule, "--list-objects", "--type", "cert")
+	if err != nil || !strings.Contains(out, "CN=555000000011_Alice Carter") {
+		t.Fatalf("pkcs11-tool --list-objects: %v\n%s", err, out)
+	}
 	agent.answer(vcardPIN, "2") // the PIN, then Alice's second role profile
 	c := agent.waitCard(reader, "a selected role", func(c cardagent.CardStatus, present bool) bool {
 		return present && c.State == cardagent.StateActive && c.SelectedRoleProfileID != ""
