@@ -18,7 +18,11 @@ FUZZ_TARGETS = \
 	./registration:FuzzIdentifiers \
 	./registration:FuzzName \
 	./registration:FuzzNHSNumber \
-	./registration:FuzzPatientInput
+	./registration:FuzzPatientInput \
+	./testkeys/vcard:FuzzParseCommand \
+	./testkeys/vcard:FuzzCard \
+	./testkeys/vcard:FuzzVPCD \
+	./testkeys/vcard:FuzzTLV
 
 .PHONY: all setup run test vet unit policy-coverage fuzz-short fuzz bench bench-pdp testkeys
 
