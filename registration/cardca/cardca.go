@@ -221,16 +221,30 @@ func (ca *CA) IssueCard(ctx context.Context, uid string, pub crypto.PublicKey) (
 	if err != nil {
 		return nil, err
 	}
-	cert, rec, err := ca.sign(p, pub)
-	if err != nil {
-		return nil, err
-	}
-	card, err := registration.NewCard(cert, p.UID, rec.IssuedAt)
-	if err != nil {
-		return nil, err
-	}
-	rec.CardID = card.ID
-	if err := ca.store.RecordNewCard(ctx, card, rec); err != nil {
+	// The card ID is the serial's first 48 bits: across millions of cards
+	// two may meet (the store says ErrExists), so a clash gets a new
+	// serial, a few times.
+	var (
+		cert *x509.Certificate
+		rec  registration.IssuedCert
+		card registration.Card
+	)
+	for attempt := 1; ; attempt++ {
+		if cert, rec, err = ca.sign(p, pub); err != nil {
+			return nil, err
+		}
+		if card, err = registration.NewCard(cert, p.UID, rec.IssuedAt); err != nil {
+			return nil, err
+		}
+		rec.CardID = card.ID
+		err = ca.store.RecordNewCard(ctx, card, rec)
+		if err == nil {
+			break
+		}
+		if attempt < 3 && errors.Is(err, registration.ErrExists) && !errors.Is(err, registration.ErrKeyReused) {
+			ca.log.WarnContext(ctx, "card ID or serial taken; signing again with a new serial", "card_id", card.ID)
+			continue
+		}
 		return nil, ca.storeErr(err)
 	}
 	ca.log.InfoContext(ctx, "card certificate issued", "card_id", card.ID, "uid", p.UID,
