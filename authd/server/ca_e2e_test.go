@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 
 	"github.com/carespine/spineauth/authd/config"
 	"github.com/carespine/spineauth/authd/server"
@@ -30,7 +33,8 @@ import (
 // it, the certificate goes onto the token, `cardagent login` works against
 // authd, the certificate is renewed on the card, and once revoked the
 // login is refused as cert_revoked: through authd's own OCSP responder, and
-// through its own CRL when OCSP cannot be reached.
+// through its own CRL when OCSP cannot be reached. The OCSP variant signs
+// its answers with the delegated responder of the test PKI.
 
 // caRig is an in-process authd with a card CA, on a loopback listener.
 type caRig struct {
@@ -69,11 +73,11 @@ func newCARig(t *testing.T, name string, ocspBroken bool) *caRig {
 		t.Fatal(err)
 	}
 	url := "http://" + l.Addr().String()
-	responder := `""`
-	if ocspBroken {
-		responder = "http://" + freeAddr(t) + "/v1/pki/ocsp"
-	}
 	pki := testkeys.Dir()
+	responder, delegated := `""`, fmt.Sprintf("\n  ocsp_responder: {cert_file: %[1]s/ocsp.pem, key_file: %[1]s/ocsp.key}", pki)
+	if ocspBroken {
+		responder, delegated = "http://"+freeAddr(t)+"/v1/pki/ocsp", ""
+	}
 	y := fmt.Sprintf(`listen: 127.0.0.1:0
 audience: https://authd.test
 store: {path: %[1]s/authd.db}
@@ -99,8 +103,8 @@ ca:
     token: %[5]s
     key_id: %[6]s
     pin_file: %[7]s
-  public_url: %[8]s
-`, dir, pki, responder, hsmModule, caToken, hex.EncodeToString(softhsm.KeyID(testkeys.Cert(t, "subca"))), pinFile, url)
+  public_url: %[8]s%[9]s
+`, dir, pki, responder, hsmModule, caToken, hex.EncodeToString(softhsm.KeyID(testkeys.Cert(t, "subca"))), pinFile, url, delegated)
 	cfgPath := filepath.Join(dir, "authd.yaml")
 	if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
@@ -226,7 +230,10 @@ func TestCardLifecycleEndToEnd(t *testing.T) {
 			if st, code := call(t, "GET", r.url+"/v1/session", resp["session_token"].(string), nil, nil); st != 200 {
 				t.Fatalf("session: %d %s", st, code)
 			}
-			viaOCSP := r.metric(t, `authd_ocsp_responses_total{status="good"} 1`)
+			if !tc.ocspBroken {
+				r.checkDelegatedResponder(t, issued.Cert)
+			}
+			viaOCSP := r.metric(t, `authd_ocsp_responses_total{status="good"} 2`)
 			if viaOCSP == tc.ocspBroken {
 				t.Fatalf("OCSP good answers given: %v; want them only when OCSP is reachable", viaOCSP)
 			}
@@ -262,5 +269,30 @@ func TestCardLifecycleEndToEnd(t *testing.T) {
 				t.Fatalf("CancelCard: %v %v", more, err)
 			}
 		})
+	}
+}
+
+// checkDelegatedResponder asks authd's responder directly: the answer is
+// signed by the configured delegated responder, whose certificate it
+// carries.
+func (r *caRig) checkDelegatedResponder(t *testing.T, cert *x509.Certificate) {
+	t.Helper()
+	subca := testkeys.Cert(t, "subca")
+	req, err := ocsp.CreateRequest(cert, subca, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(r.url+"/v1/pki/ocsp", "application/ocsp-request", bytes.NewReader(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	der, _ := io.ReadAll(resp.Body)
+	ans, err := ocsp.ParseResponseForCert(der, cert, subca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans.Status != ocsp.Good || ans.Certificate == nil || !ans.Certificate.Equal(testkeys.Cert(t, "ocsp")) {
+		t.Fatalf("OCSP answer status %d, signer certificate %v; want good from the delegated responder", ans.Status, ans.Certificate != nil)
 	}
 }
