@@ -86,6 +86,9 @@ type CA struct {
 	log    *slog.Logger
 
 	crlMu sync.Mutex // serialises CRL regeneration on this node
+
+	cacheMu sync.Mutex
+	lastCRL *registration.CRLRecord // guarded by cacheMu; the newest CRL this node served
 }
 
 // Reason is the stable code of a refusal.
