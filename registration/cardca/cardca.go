@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/carespine/spineauth/registration"
 )
@@ -28,6 +29,8 @@ const (
 	DefaultValidity      = 2 * 365 * 24 * time.Hour
 	DefaultRenewalWindow = 90 * 24 * time.Hour
 	DefaultCRLValidity   = 24 * time.Hour
+	// maxCommonName is RFC 5280's ub-common-name.
+	maxCommonName = 64
 	// backdate is how far NotBefore lies before the time of issue, so that
 	// a relying party whose clock is a little behind accepts a new card.
 	backdate = 5 * time.Minute
@@ -111,6 +114,9 @@ const (
 	// ReasonKeyUnsupported: not an RSA (2048-4096 bits) or ECDSA (P-256,
 	// P-384) public key.
 	ReasonKeyUnsupported Reason = "key_unsupported"
+	// ReasonNameTooLong: "<uid>_<Name>" exceeds the 64 characters RFC 5280
+	// allows a common name; the registered name must be shortened.
+	ReasonNameTooLong Reason = "name_too_long"
 )
 
 // Error is a refusal with a stable Reason and a message safe to show.
@@ -401,6 +407,11 @@ func (ca *CA) sign(p *registration.Person, pub crypto.PublicKey) (*x509.Certific
 	if err := checkKey(pub); err != nil {
 		return nil, registration.IssuedCert{}, err
 	}
+	cn := p.UID + "_" + p.Name
+	if n := utf8.RuneCountInString(cn); n > maxCommonName {
+		return nil, registration.IssuedCert{}, refuse(ReasonNameTooLong, nil,
+			"the certificate name of %s would be %d characters; at most %d fit (RFC 5280 ub-common-name)", p.UID, n, maxCommonName)
+	}
 	ski, err := keyID(pub)
 	if err != nil {
 		return nil, registration.IssuedCert{}, refuse(ReasonKeyUnsupported, err, "cannot encode the public key")
@@ -420,7 +431,7 @@ func (ca *CA) sign(p *registration.Person, pub crypto.PublicKey) (*x509.Certific
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject: pkix.Name{Organization: []string{"nhs"}, OrganizationalUnit: []string{"People"},
-			CommonName: p.UID + "_" + p.Name},
+			CommonName: cn},
 		NotBefore:             now.Add(-backdate),
 		NotAfter:              notAfter,
 		BasicConstraintsValid: true,

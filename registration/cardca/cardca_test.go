@@ -63,6 +63,7 @@ func newFixture(t testing.TB, edit func(*cardca.Config)) *fixture {
 	for _, p := range []registration.Person{
 		{UID: "555000000021", Name: "Grace Hopper", Status: registration.PersonActive},
 		{UID: "555000000022", Name: "Sam Suspended", Status: registration.PersonSuspended},
+		{UID: "555000000023", Name: "Maximiliana Wolfeschlegelsteinhausenbergerdorff-Smith", Status: registration.PersonActive},
 	} {
 		if err := st.CreatePerson(ctx, p); err != nil {
 			t.Fatal(err)
@@ -200,6 +201,7 @@ func TestIssueRefusals(t *testing.T) {
 		{"RSA-1024", "555000000021", small.Public(), cardca.ReasonKeyUnsupported, nil},
 		{"P-224", "555000000021", p224.Public(), cardca.ReasonKeyUnsupported, nil},
 		{"suspended person", "555000000022", newKey(t, false), cardca.ReasonPersonNotActive, nil},
+		{"name too long for a CN", "555000000023", newKey(t, false), cardca.ReasonNameTooLong, nil},
 		{"unknown person", "555000000029", newKey(t, false), "", registration.ErrNotFound},
 		{"malformed uid", "5550", newKey(t, false), "", registration.ErrInvalid},
 		{"private key", "555000000021", testkeys.Key(t, "card-555000000012-ec"), cardca.ReasonKeyUnsupported, nil},
