@@ -18,6 +18,9 @@
 //     over portable SQL and embedded migrations that PostgreSQL will share.
 //     Package storetest is the conformance suite every backend runs.
 //   - SeedDemo, the demo world that `authd dev` and tests use.
+//   - The card CA's records (ca.go, sqlstore_ca.go: CAStore): issued
+//     certificates, revocations and published CRLs. The CA itself, which
+//     signs, is sub-package cardca.
 //
 // It must not: accept an identifier, code or name it has not validated
 // (every exported entry point checks its input before touching the

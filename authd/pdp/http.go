@@ -77,11 +77,11 @@ func (s *Service) handleEvaluations(w http.ResponseWriter, r *http.Request, call
 		writeJSON(w, http.StatusBadRequest, BatchResponse{Evaluations: []EvaluationResponse{s.malformed(r, caller)}})
 		return
 	}
-	out := BatchResponse{Evaluations: make([]EvaluationResponse, len(req.Evaluations))}
+	reqs := make([]EvaluationRequest, len(req.Evaluations))
 	for i, e := range req.Evaluations {
-		out.Evaluations[i] = s.Evaluate(r.Context(), caller, e.withDefaults(req.EvaluationRequest))
+		reqs[i] = e.withDefaults(req.EvaluationRequest)
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, BatchResponse{Evaluations: s.EvaluateBatch(r.Context(), caller, reqs)})
 }
 
 // malformed is the deny for a body that could not be read.

@@ -89,12 +89,42 @@ type evaluation struct {
 	purpose string
 	reason  string
 	input   map[string]any
+	// subjects is the batch's session cache (nil outside a batch).
+	subjects map[string]*subject
 }
 
 // Evaluate answers one question. It never fails: anything that goes wrong
 // is a deny with a reason code.
 func (s *Service) Evaluate(ctx context.Context, caller string, req EvaluationRequest) EvaluationResponse {
-	ev := &evaluation{id: policy.NewDecisionID(time.Now()), caller: caller, start: time.Now(), now: s.d.Now(), req: req}
+	return s.evaluateOne(ctx, caller, req, nil)
+}
+
+// EvaluateBatch answers several questions in order, each as Evaluate
+// would. The questions of one batch are asked at one instant, so each
+// distinct session is looked up once (with its role profile) and its
+// answer shared by the questions that name it.
+func (s *Service) EvaluateBatch(ctx context.Context, caller string, reqs []EvaluationRequest) []EvaluationResponse {
+	subjects := make(map[string]*subject, 1)
+	out := make([]EvaluationResponse, len(reqs))
+	for i, req := range reqs {
+		out[i] = s.evaluateOne(ctx, caller, req, subjects)
+	}
+	return out
+}
+
+// subject is a looked-up session and its selected role profile, or the
+// reason code that stopped the lookup.
+type subject struct {
+	sess    *sessions.Session
+	profile *registration.RoleProfile
+	code    string
+}
+
+// evaluateOne decides req; subjects, when not nil, holds the sessions
+// already looked up for the same batch, by token.
+func (s *Service) evaluateOne(ctx context.Context, caller string, req EvaluationRequest, subjects map[string]*subject) EvaluationResponse {
+	ev := &evaluation{id: policy.NewDecisionID(time.Now()), caller: caller, start: time.Now(), now: s.d.Now(),
+		req: req, subjects: subjects}
 	resp := s.evaluate(ctx, ev)
 	s.d.Metrics.observe(resp, time.Since(ev.start))
 	return resp
@@ -149,6 +179,19 @@ func (s *Service) evaluate(ctx context.Context, ev *evaluation) EvaluationRespon
 	return resp
 }
 
+// Input builds the policy input document for req as Evaluate would,
+// without deciding or recording anything: for tools that explain a
+// decision and for benchmarks that time the policy alone. The error
+// carries the reason code when the request would be denied before the
+// policy runs.
+func (s *Service) Input(ctx context.Context, req EvaluationRequest) (map[string]any, error) {
+	ev := &evaluation{id: "input", now: s.d.Now(), req: req}
+	if code := s.gather(ctx, ev); code != "" {
+		return nil, fmt.Errorf("pdp: request would be denied: %s", code)
+	}
+	return ev.input, nil
+}
+
 // gather validates the request and looks up everything the policy needs,
 // building ev.input. It returns a reason code when the request must be
 // denied before the policy runs.
@@ -180,29 +223,16 @@ func (s *Service) gather(ctx context.Context, ev *evaluation) string {
 		return ReasonMalformed
 	}
 
-	ev.sess, err = s.d.Sessions.Get(ctx, tok)
-	switch {
-	case errors.Is(err, sessions.ErrExpired):
-		return ReasonSessionExpired
-	case errors.Is(err, sessions.ErrNotFound):
-		return ReasonSessionUnknown
-	case err != nil:
-		s.log.ErrorContext(ctx, "session store failed", "decision", ev.id, "err", err)
-		return ReasonInternal
+	sub, ok := ev.subjects[r.Subject.ID]
+	if !ok {
+		sub = s.subject(ctx, ev.id, ev.now, tok)
+		if ev.subjects != nil {
+			ev.subjects[r.Subject.ID] = sub
+		}
 	}
-	if ev.sess.RoleProfileID == "" {
-		return ReasonNoRole
-	}
-	ev.profile, err = s.d.Facts.RoleProfile(ctx, ev.sess.RoleProfileID)
-	switch {
-	case errors.Is(err, registration.ErrNotFound):
-		return ReasonRoleNotCurrent
-	case err != nil:
-		s.log.ErrorContext(ctx, "registration store failed", "decision", ev.id, "err", err)
-		return ReasonInternal
-	}
-	if ev.profile.UID != ev.sess.UserID || !ev.profile.Current(ev.now) {
-		return ReasonRoleNotCurrent
+	ev.sess, ev.profile = sub.sess, sub.profile
+	if sub.code != "" {
+		return sub.code
 	}
 	facts, err := s.d.Facts.PatientFacts(ctx, ev.nhs)
 	if err != nil {
@@ -211,6 +241,36 @@ func (s *Service) gather(ctx context.Context, ev *evaluation) string {
 	}
 	ev.input = s.input(ev, section, facts)
 	return ""
+}
+
+// subject looks up the session named by tok and its selected role
+// profile, which must be the session user's and current at now.
+func (s *Service) subject(ctx context.Context, decision string, now time.Time, tok sessions.Token) *subject {
+	sess, err := s.d.Sessions.Get(ctx, tok)
+	switch {
+	case errors.Is(err, sessions.ErrExpired):
+		return &subject{code: ReasonSessionExpired}
+	case errors.Is(err, sessions.ErrNotFound):
+		return &subject{code: ReasonSessionUnknown}
+	case err != nil:
+		s.log.ErrorContext(ctx, "session store failed", "decision", decision, "err", err)
+		return &subject{code: ReasonInternal}
+	}
+	if sess.RoleProfileID == "" {
+		return &subject{sess: sess, code: ReasonNoRole}
+	}
+	profile, err := s.d.Facts.RoleProfile(ctx, sess.RoleProfileID)
+	switch {
+	case errors.Is(err, registration.ErrNotFound):
+		return &subject{sess: sess, code: ReasonRoleNotCurrent}
+	case err != nil:
+		s.log.ErrorContext(ctx, "registration store failed", "decision", decision, "err", err)
+		return &subject{sess: sess, code: ReasonInternal}
+	}
+	if profile.UID != sess.UserID || !profile.Current(now) {
+		return &subject{sess: sess, code: ReasonRoleNotCurrent}
+	}
+	return &subject{sess: sess, profile: profile}
 }
 
 // input is the policy input document (rego/README.md).
@@ -303,30 +363,65 @@ func (s *Service) deny(ctx context.Context, ev *evaluation, revision, code strin
 // record writes the decision log entry; the request is recorded without
 // the session token.
 func (s *Service) record(ctx context.Context, ev *evaluation, revision string, resp EvaluationResponse, sync bool) error {
-	req := ev.req
-	if req.Subject != nil {
-		subj := *req.Subject
-		subj.ID = "REDACTED"
-		if ev.sess != nil {
-			subj.ID = "session:" + ev.sess.ID
-		}
-		req.Subject = &subj
-	}
-	var input any = map[string]any{"request": req}
-	if ev.input != nil {
-		input = map[string]any{"request": req, "policy_input": ev.input}
-	}
 	return s.d.Log.Record(ctx, policy.Decision{
 		ID:         ev.id,
 		Time:       ev.now,
 		Query:      AccessQuery,
 		Revision:   revision,
-		Input:      policy.Mask(input, "session_token", "token", "authorization"),
+		Input:      loggedInput{Request: ev.loggedRequest(), PolicyInput: ev.input},
 		Result:     resp,
 		Allow:      resp.Decision,
 		Caller:     ev.caller,
 		DurationUS: time.Since(ev.start).Microseconds(),
 	}, sync)
+}
+
+// loggedInput is what the decision log keeps of a decision's inputs.
+type loggedInput struct {
+	Request     EvaluationRequest `json:"request"`
+	PolicyInput map[string]any    `json:"policy_input,omitempty"`
+}
+
+// secretKeys are the property names whose values the decision log masks
+// wherever a caller put them.
+var secretKeys = []string{"session_token", "token", "authorization"}
+
+// loggedRequest is the request as the decision log keeps it: the session
+// token replaced by the public session id (or REDACTED when no session
+// was found) and the free-form properties the caller supplied masked
+// (policy.Mask). The policy input needs no masking: authd builds it from
+// the store and the request's validated fields, none of them secret.
+func (ev *evaluation) loggedRequest() EvaluationRequest {
+	req := ev.req
+	if req.Subject != nil {
+		subj := *req.Subject
+		subj.ID = policy.Redacted
+		if ev.sess != nil {
+			subj.ID = "session:" + ev.sess.ID
+		}
+		subj.Properties = maskProps(subj.Properties)
+		req.Subject = &subj
+	}
+	if req.Action != nil {
+		a := *req.Action
+		a.Properties = maskProps(a.Properties)
+		req.Action = &a
+	}
+	if req.Resource != nil {
+		r := *req.Resource
+		r.Properties = maskProps(r.Properties)
+		req.Resource = &r
+	}
+	req.Context = maskProps(req.Context)
+	return req
+}
+
+func maskProps(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	masked, _ := policy.Mask(m, secretKeys...).(map[string]any)
+	return masked
 }
 
 // parseDecision reads the policy's decision document strictly.

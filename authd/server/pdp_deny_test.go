@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,11 @@ func TestPDPDeniesWhenUnsure(t *testing.T) {
 	alice := p.session(t, "card-555000000011-rsa", registration.DemoAlicePracticeProfile)
 	patient := registration.DemoPatientRegistered
 	ok := question(alice, patient, "scr", "direct_care", "")
-	st, control := p.evaluate(t, ok)
+	// A caller that puts a secret among its properties does not get it
+	// into the decision log.
+	withSecret := question(alice, patient, "scr", "direct_care", "")
+	withSecret["context"].(map[string]any)["Authorization"] = "Bearer caller-secret-8c1f"
+	st, control := p.evaluate(t, withSecret)
 	if st != 200 || !control.Decision {
 		t.Fatalf("the control question is not allowed: %d %+v", st, control)
 	}
@@ -44,7 +49,9 @@ func TestPDPDeniesWhenUnsure(t *testing.T) {
 		t.Fatalf("decision %s not in the log: %v", control.Context.ID, err)
 	}
 	raw, _ := json.Marshal(logged)
-	if strings.Contains(string(raw), alice) || !logged.Allow || logged.Caller != "scr-service" ||
+	if strings.Contains(string(raw), alice) || strings.Contains(string(raw), "caller-secret-8c1f") ||
+		!strings.Contains(string(raw), `"Authorization":"REDACTED"`) || !strings.Contains(string(raw), `"id":"session:`) ||
+		!strings.Contains(string(raw), `"policy_input":`) || !logged.Allow || logged.Caller != "scr-service" ||
 		!strings.Contains(string(raw), registration.DemoPatientRegistered) {
 		t.Fatalf("logged decision: %s", raw)
 	}
@@ -129,19 +136,35 @@ func TestPDPDeniesWhenUnsure(t *testing.T) {
 				map[string]any{},
 				map[string]any{"resource": map[string]any{"type": "patient_record", "id": registration.DemoPatientNoRelationship, "properties": map[string]any{"section": "scr"}}},
 				map[string]any{"resource": map[string]any{"type": "patient_record", "id": "123"}},
+				// Sessions are looked up once per batch and token; each
+				// question still gets its own session's answer.
+				map[string]any{"subject": map[string]any{"type": "session", "id": ended}},
+				map[string]any{"subject": map[string]any{"type": "session", "id": noRole}},
+				map[string]any{},
+				map[string]any{"subject": map[string]any{"type": "session", "id": ended}},
 			},
 		}
-		if st := p.post(t, p.service, "/access/v1/evaluations", body, &got); st != 200 || len(got.Evaluations) != 3 {
+		if st := p.post(t, p.service, "/access/v1/evaluations", body, &got); st != 200 || len(got.Evaluations) != 7 {
 			t.Fatalf("got %d %+v", st, got)
 		}
-		want := []bool{true, false, false}
+		want := []struct {
+			allow bool
+			code  string
+		}{
+			{true, ""}, {false, "no_legitimate_relationship"}, {false, pdp.ReasonNHSNumberInvalid},
+			{false, pdp.ReasonSessionUnknown}, {false, pdp.ReasonNoRole}, {true, ""}, {false, pdp.ReasonSessionUnknown},
+		}
 		for i, e := range got.Evaluations {
-			if e.Decision != want[i] {
-				t.Errorf("evaluation %d: %+v, want decision %v", i, e, want[i])
+			if e.Decision != want[i].allow || (want[i].code != "" && !slices.Contains(e.Context.ReasonCodes, want[i].code)) {
+				t.Errorf("evaluation %d: %+v, want %+v", i, e, want[i])
 			}
 		}
-		if got.Evaluations[2].Context.ReasonCodes[0] != pdp.ReasonNHSNumberInvalid {
-			t.Errorf("third: %+v", got.Evaluations[2])
+		ids := map[string]bool{}
+		for _, e := range got.Evaluations {
+			ids[e.Context.ID] = true
+		}
+		if len(ids) != len(got.Evaluations) {
+			t.Errorf("decision ids are not distinct: %v", ids)
 		}
 	})
 	t.Run("expired session", func(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"github.com/carespine/spineauth/authd/pdp"
 	"github.com/carespine/spineauth/policy"
 	"github.com/carespine/spineauth/registration"
+	"github.com/carespine/spineauth/registration/cardca"
 	policies "github.com/carespine/spineauth/rego"
 	"github.com/carespine/spineauth/sessions"
 )
@@ -54,6 +55,7 @@ type Server struct {
 	PDP    *pdp.Service
 	policy *policy.Engine
 	dlog   *policy.SQLiteLog
+	ca     *caParts // nil without a ca section
 	closed bool
 }
 
@@ -70,9 +72,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	s = &Server{cfg: cfg, log: opts.Logger}
+	built := s // "return nil, err" clears s before the deferred Close runs
 	defer func() {
 		if err != nil {
-			s.Close()
+			built.Close()
 		}
 	}()
 
@@ -165,6 +168,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		return nil, err
 	}
 
+	if cfg.CA.Enabled() {
+		if s.ca, err = buildCA(ctx, cfg.CA, s.store, s.verifier, opts.Now, opts.Logger.With("component", "ca"), opts.Registry); err != nil {
+			return nil, fmt.Errorf("ca: %w", err)
+		}
+	}
+
 	mux := http.NewServeMux()
 	s.Login.Register(mux)
 	s.PDP.Register(mux)
@@ -174,7 +183,20 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
 	s.handler = mux
+	if s.ca != nil {
+		s.ca.serve.Register(mux)
+		s.handler = s.ca.serve.Wrap(mux)
+	}
 	return s, nil
+}
+
+// CA is the card CA, or nil when none is configured (the RA API's way to
+// issue, renew and revoke card certificates).
+func (s *Server) CA() *cardca.CA {
+	if s.ca == nil {
+		return nil
+	}
+	return s.ca.ca
 }
 
 // Store is the registration store (for seeding demo data and tests).
@@ -298,6 +320,9 @@ func (s *Server) Close() error {
 	}
 	if s.redis != nil {
 		errs = append(errs, s.redis.Close())
+	}
+	if s.ca != nil {
+		errs = append(errs, s.ca.Close())
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
