@@ -425,3 +425,31 @@ func TestAgentLogic(t *testing.T) {
 		}
 	})
 }
+
+// TestInterval: checks come every Refresh, or sooner to beat the idle
+// time-out as authd's clock counts it, but never in a tight loop.
+func TestInterval(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	a := NewAgent(Options{Refresh: 5 * time.Minute}, Deps{Now: func() time.Time { return now }})
+	tests := []struct {
+		name   string
+		idle   time.Time
+		server time.Time
+		want   time.Duration
+	}{
+		{"no idle time-out known", time.Time{}, time.Time{}, 5 * time.Minute},
+		{"long idle time-out", now.Add(30 * time.Minute), time.Time{}, 5 * time.Minute},
+		{"short idle time-out", now.Add(4 * time.Minute), time.Time{}, 2 * time.Minute},
+		{"authd's clock is behind", now.Add(4 * time.Minute), now.Add(-time.Hour), 5 * time.Minute},
+		{"workstation clock far ahead of authd", now.Add(-time.Hour), time.Time{}, time.Second},
+		{"authd's clock says 4m left", now.Add(-time.Hour), now.Add(-time.Hour - 4*time.Minute), 2 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &held{view: SessionView{IdleExpiresAt: tt.idle, serverTime: tt.server}}
+			if got := a.interval(h); got != tt.want {
+				t.Errorf("interval %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -312,13 +312,20 @@ func (a *Agent) refresh(ctx context.Context, h *held) error {
 }
 
 // interval is the time to the next session check: Refresh, but at most
-// half the time left before the idle time-out.
+// half the time left before the idle time-out, counted on authd's clock
+// (its Date header) when it gives one, so that a workstation clock ahead
+// of authd's cannot make the agent check in a tight loop. Never under a
+// second (or Refresh, if shorter).
 func (a *Agent) interval(h *held) time.Duration {
 	d := a.opt.Refresh
-	if !h.view.IdleExpiresAt.IsZero() {
-		d = min(d, h.view.IdleExpiresAt.Sub(a.now())/2)
+	if idle := h.view.IdleExpiresAt; !idle.IsZero() {
+		now := h.view.serverTime
+		if now.IsZero() {
+			now = a.now()
+		}
+		d = min(d, idle.Sub(now)/2)
 	}
-	return max(d, 50*time.Millisecond)
+	return max(d, min(a.opt.Refresh, time.Second))
 }
 
 // logout ends the session at authd after the card left, retrying with

@@ -80,6 +80,8 @@ type SessionView struct {
 	User                  User          `json:"user"`
 	RoleProfiles          []RoleProfile `json:"role_profiles"`
 	SelectedRoleProfileID string        `json:"selected_role_profile_id,omitempty"`
+
+	serverTime time.Time // authd's Date header with the answer; zero if none
 }
 
 // Challenge asks for a login challenge.
@@ -146,7 +148,15 @@ func (c *Client) do(ctx context.Context, method, path, token string, in, out any
 	if err != nil {
 		return fmt.Errorf("authd unreachable: reading answer: %w", err)
 	}
-	return decodeAnswer(resp.StatusCode, resp.Status, data, out)
+	if err := decodeAnswer(resp.StatusCode, resp.Status, data, out); err != nil {
+		return err
+	}
+	if v, ok := out.(*SessionView); ok {
+		// authd's clock, to time the next check by authd's idle time-out
+		// whatever the skew between the two clocks.
+		v.serverTime, _ = http.ParseTime(resp.Header.Get("Date"))
+	}
+	return nil
 }
 
 // maxAnswer bounds an answer from authd.
