@@ -112,3 +112,43 @@ func TestApplyPnP(t *testing.T) {
 		t.Errorf("unexpected %v after cancel", e)
 	}
 }
+
+// TestUnavailableReader: a reader whose state pcscd cannot tell counts as
+// empty (its card removed), and the watch then waits for a change instead
+// of asking again at once.
+func TestUnavailableReader(t *testing.T) {
+	const r = "Flaky Reader 00 00"
+	f := &fakeConn{cancel: make(chan struct{}, 1), readers: []string{r}, steps: []fakeStep{
+		{events: map[string]uint32{r: statePresent | 1<<16}},
+		{events: map[string]uint32{r: stateUnavailable | 1<<16}},
+		{events: map[string]uint32{r: statePresent | 2<<16}},
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := Watch(ctx, Options{establish: func() (conn, error) { return f, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Event{{Kind: ServiceUp}, {Kind: ReaderAdded, Reader: r}, {Kind: CardInserted, Reader: r},
+		{Kind: CardRemoved, Reader: r}, {Kind: CardInserted, Reader: r}}
+	for i, w := range want {
+		select {
+		case e := <-ch:
+			if e.Kind != w.Kind || e.Reader != w.Reader {
+				t.Fatalf("event %d: %v, want %v", i, e, w)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("event %d: none, want %v", i, w)
+		}
+	}
+	f.mu.Lock()
+	left := len(f.steps)
+	f.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d steps left", left)
+	}
+	cancel()
+	for e := range ch {
+		t.Errorf("unexpected %v", e)
+	}
+}

@@ -129,8 +129,8 @@ func Watch(ctx context.Context, o Options) (<-chan Event, error) {
 	ch := make(chan Event)
 	w := &watcher{o: o, out: ch, known: map[string]*reader{}}
 	go func() {
-		defer watchMu.Unlock()
-		defer close(ch)
+		defer close(ch)        // second: once it is closed,
+		defer watchMu.Unlock() // a new Watch may start
 		w.run(ctx)
 	}()
 	return ch, nil
@@ -359,11 +359,21 @@ func (w *watcher) apply(states []readerState) (relist bool, events []Event) {
 			relist = true // a reader was added or removed
 			continue
 		}
+		r := w.known[st.Reader]
 		if ev&(stateUnknown|stateIgnore|stateUnavailable) != 0 {
-			relist = true // this reader is going away
+			// The reader is going away or cannot tell: its card counts as
+			// removed, and the list is read again. Its state is kept so
+			// that the next wait blocks until something changes.
+			relist = true
+			if r != nil {
+				if r.present {
+					events = append(events, Event{Kind: CardRemoved, Reader: st.Reader})
+					r.present = false
+				}
+				r.state = st.CurrentState
+			}
 			continue
 		}
-		r := w.known[st.Reader]
 		if r == nil {
 			continue
 		}
