@@ -194,8 +194,17 @@ func (s *sqlStore) stamp() time.Time { return normTime(s.now()) }
 
 // CreatePerson implements Store.
 func (s *sqlStore) CreatePerson(ctx context.Context, p Person) error {
+	p, err := s.preparePerson(p)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, "create person", func(tx *sql.Tx) error { return createPersonTx(ctx, tx, p) })
+}
+
+// preparePerson fills in and checks a new person as CreatePerson stores it.
+func (s *sqlStore) preparePerson(p Person) (Person, error) {
 	if p.Version != 0 {
-		return invalid("version", "must be 0 for a new person")
+		return p, invalid("version", "must be 0 for a new person")
 	}
 	p.Version = 1
 	if p.CreatedAt.IsZero() {
@@ -205,24 +214,24 @@ func (s *sqlStore) CreatePerson(ctx context.Context, p Person) error {
 		p.UpdatedAt = p.CreatedAt
 	}
 	p.CreatedAt, p.UpdatedAt = normTime(p.CreatedAt), normTime(p.UpdatedAt)
-	if err := p.Validate(); err != nil {
+	return p, p.Validate()
+}
+
+// createPersonTx inserts p, prepared by preparePerson.
+func createPersonTx(ctx context.Context, tx *sql.Tx, p Person) error {
+	dup, err := exists(ctx, tx, personExistsSQL, p.UID)
+	if err != nil {
 		return err
 	}
-	return s.write(ctx, "create person", func(tx *sql.Tx) error {
-		dup, err := exists(ctx, tx, personExistsSQL, p.UID)
-		if err != nil {
-			return err
-		}
-		if dup {
-			return fmt.Errorf("registration: person %s: %w", p.UID, ErrExists)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO people
-			(uid, name, status, version, created_at_us, updated_at_us)
-			VALUES ($1, $2, $3, $4, $5, $6)`,
-			p.UID, p.Name, string(p.Status), p.Version,
-			toMicros(p.CreatedAt), toMicros(p.UpdatedAt))
-		return err
-	})
+	if dup {
+		return fmt.Errorf("registration: person %s: %w", p.UID, ErrExists)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO people
+		(uid, name, status, version, created_at_us, updated_at_us)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		p.UID, p.Name, string(p.Status), p.Version,
+		toMicros(p.CreatedAt), toMicros(p.UpdatedAt))
+	return err
 }
 
 const personSQL = `SELECT uid, name, status, version, created_at_us, updated_at_us

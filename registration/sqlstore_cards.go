@@ -12,15 +12,26 @@ const cardColumns = `id, uid, cert_serial, cert_fingerprint, cert_not_after_us, 
 
 // CreateCard implements Store.
 func (s *sqlStore) CreateCard(ctx context.Context, c Card) error {
+	c, err := s.prepareCard(c)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, "create card", func(tx *sql.Tx) error { return createCardTx(ctx, tx, c) })
+}
+
+// prepareCard fills in and checks a new card.
+func (s *sqlStore) prepareCard(c Card) (Card, error) {
 	if c.IssuedAt.IsZero() {
 		c.IssuedAt = s.stamp()
 	}
 	c.IssuedAt, c.CertNotAfter = normTime(c.IssuedAt), normTime(c.CertNotAfter)
-	if err := c.Validate(); err != nil {
-		return err
-	}
+	return c, c.Validate()
+}
+
+// createCardTx inserts c, prepared by prepareCard.
+func createCardTx(ctx context.Context, tx *sql.Tx, c Card) error {
 	fp := hex.EncodeToString(c.CertFingerprint[:])
-	return s.write(ctx, "create card", func(tx *sql.Tx) error {
+	{
 		dup, err := exists(ctx, tx, `SELECT 1 FROM cards WHERE id = $1`, c.ID)
 		if err != nil {
 			return err
@@ -42,7 +53,7 @@ func (s *sqlStore) CreateCard(ctx context.Context, c Card) error {
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			c.ID, c.UID, c.CertSerial, fp, toMicros(c.CertNotAfter), string(c.Status), toMicros(c.IssuedAt))
 		return err
-	})
+	}
 }
 
 // The card reads. cardsOfSQL starts from people so that one statement
@@ -143,7 +154,13 @@ func (s *sqlStore) SetCardStatus(ctx context.Context, id string, st CardStatus) 
 	if !st.Valid() {
 		return invalid("status", "must be active, suspended or cancelled")
 	}
-	return s.write(ctx, "set card status", func(tx *sql.Tx) error {
+	return s.write(ctx, "set card status", func(tx *sql.Tx) error { return setCardStatusTx(ctx, tx, id, st) })
+}
+
+// setCardStatusTx is SetCardStatus's transaction, for arguments it has
+// checked.
+func setCardStatusTx(ctx context.Context, tx *sql.Tx, id string, st CardStatus) error {
+	{
 		var cur string
 		err := tx.QueryRowContext(ctx, `SELECT status FROM cards WHERE id = $1`, id).Scan(&cur)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -160,5 +177,5 @@ func (s *sqlStore) SetCardStatus(ctx context.Context, id string, st CardStatus) 
 			return err
 		}
 		return oneRow(res, "card "+id)
-	})
+	}
 }

@@ -14,6 +14,15 @@ const roleProfileColumns = `id, uid, ods, job_role, start_us, end_us, status, ap
 
 // CreateRoleProfile implements Store.
 func (s *sqlStore) CreateRoleProfile(ctx context.Context, rp RoleProfile) error {
+	rp, err := s.prepareRoleProfile(rp)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, "create role profile", func(tx *sql.Tx) error { return createRoleProfileTx(ctx, tx, rp) })
+}
+
+// prepareRoleProfile fills in and checks a new role profile.
+func (s *sqlStore) prepareRoleProfile(rp RoleProfile) (RoleProfile, error) {
 	if rp.CreatedAt.IsZero() {
 		rp.CreatedAt = s.stamp()
 	}
@@ -22,10 +31,12 @@ func (s *sqlStore) CreateRoleProfile(ctx context.Context, rp RoleProfile) error 
 		rp.End = normTime(rp.End)
 	}
 	rp.Activities, rp.Workgroups = sortedCopy(rp.Activities), sortedCopy(rp.Workgroups)
-	if err := rp.Validate(); err != nil {
-		return err
-	}
-	return s.write(ctx, "create role profile", func(tx *sql.Tx) error {
+	return rp, rp.Validate()
+}
+
+// createRoleProfileTx inserts rp, prepared by prepareRoleProfile.
+func createRoleProfileTx(ctx context.Context, tx *sql.Tx, rp RoleProfile) error {
+	{
 		dup, err := exists(ctx, tx, `SELECT 1 FROM role_profiles WHERE id = $1`, rp.ID)
 		if err != nil {
 			return err
@@ -57,7 +68,7 @@ func (s *sqlStore) CreateRoleProfile(ctx context.Context, rp RoleProfile) error 
 		}
 		return insertAll(ctx, tx, `INSERT INTO role_profile_workgroups (role_profile_id, workgroup) VALUES ($1, $2)`,
 			rp.ID, rp.Workgroups)
-	})
+	}
 }
 
 func insertAll(ctx context.Context, tx *sql.Tx, query, id string, values []string) error {
@@ -250,6 +261,14 @@ func (s *sqlStore) SetRoleProfileStatus(ctx context.Context, id string, st RoleP
 		}
 	}
 	return s.write(ctx, "set role profile status", func(tx *sql.Tx) error {
+		return setRoleProfileStatusTx(ctx, tx, id, st, approvedBy)
+	})
+}
+
+// setRoleProfileStatusTx is SetRoleProfileStatus's transaction, for
+// arguments it has checked.
+func setRoleProfileStatusTx(ctx context.Context, tx *sql.Tx, id string, st RoleProfileStatus, approvedBy string) error {
+	{
 		var holder, cur string
 		err := tx.QueryRowContext(ctx, `SELECT uid, status FROM role_profiles WHERE id = $1`, id).Scan(&holder, &cur)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -278,7 +297,7 @@ func (s *sqlStore) SetRoleProfileStatus(ctx context.Context, id string, st RoleP
 			return err
 		}
 		return oneRow(res, "role profile "+id)
-	})
+	}
 }
 
 // oneRow turns a compare-and-set update that matched nothing (another

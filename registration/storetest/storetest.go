@@ -53,6 +53,9 @@ func Run(t *testing.T, open func(t *testing.T) registration.Store) {
 	t.Run("Alert", func(t *testing.T) { testAlert(t, open) })
 	t.Run("ReviewAlert", func(t *testing.T) { testReviewAlert(t, open) })
 	t.Run("SeedDemoPatients", func(t *testing.T) { testSeedDemoPatients(t, open) })
+
+	// The registration authority and the audit trail.
+	t.Run("RA", func(t *testing.T) { runRA(t, open) })
 }
 
 // t0 has nanoseconds on purpose: stores keep microseconds.
