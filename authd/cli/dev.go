@@ -100,7 +100,7 @@ tls:
   cert_file: %[3]s
   key_file: %[4]s
 pdp:
-  # policy_dir: rego/access   # serve policies from disk, reloaded on change
+  # policy_dir: rego          # serve policies from disk, reloaded on change
   run_policy_tests: true
   decision_log: decisions.db
   client_cas: [%[5]s]

@@ -23,6 +23,7 @@ import (
 	"github.com/carespine/spineauth/authd/config"
 	"github.com/carespine/spineauth/authd/login"
 	"github.com/carespine/spineauth/authd/pdp"
+	"github.com/carespine/spineauth/authd/ra"
 	"github.com/carespine/spineauth/policy"
 	"github.com/carespine/spineauth/registration"
 	policies "github.com/carespine/spineauth/rego"
@@ -52,6 +53,7 @@ type Server struct {
 	redis  redis.UniversalClient // nil for the memory backend
 	Login  *login.Service
 	PDP    *pdp.Service
+	RA     *ra.Service
 	policy *policy.Engine
 	dlog   *policy.SQLiteLog
 	closed bool
@@ -125,6 +127,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		Catalogue:  cat,
 		Sessions:   s.sessions,
 		Challenges: s.sessions,
+		Audit:      s.store,
 		Now:        opts.Now,
 		Logger:     opts.Logger.With("component", "login"),
 		Metrics:    login.NewMetrics(opts.Registry),
@@ -139,7 +142,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	}
 	s.policy, err = policy.New(ctx, policy.Config{
 		Source:   src,
-		Queries:  map[string]string{pdp.AccessQuery: "data.spine.access.decision"},
+		Queries:  map[string]string{pdp.AccessQuery: "data.spine.access.decision", ra.Query: "data.spine.ra.decision"},
 		RunTests: *cfg.PDP.RunPolicyTests,
 		Data:     cfg.PDP.Data,
 		Now:      opts.Now,
@@ -165,9 +168,22 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		return nil, err
 	}
 
+	s.RA, err = ra.New(ra.Deps{
+		Store:     s.store,
+		Sessions:  s.sessions,
+		Policy:    s.policy,
+		Catalogue: cat,
+		Now:       opts.Now,
+		Logger:    opts.Logger.With("component", "ra"),
+	})
+	if err != nil {
+		return nil, err
+	}
+
 	mux := http.NewServeMux()
 	s.Login.Register(mux)
 	s.PDP.Register(mux)
+	s.RA.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeHealth(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
