@@ -377,10 +377,10 @@ func TestRAConcurrentEdits(t *testing.T) {
 // testCA is a hand-written card CA for these in-process tests: an ECDSA
 // issuer that records revocations. The end-to-end tests use the real one.
 type testCA struct {
-	mu      sync.Mutex
-	key     *ecdsa.PrivateKey
-	cert    *x509.Certificate
-	serial  int64
+	mu         sync.Mutex
+	key        *ecdsa.PrivateKey
+	cert       *x509.Certificate
+	serial     int64
 	revokedSet map[string]bool // guarded by mu
 }
 
