@@ -12,6 +12,7 @@ FUZZ_TARGETS = \
 	./authd/certverify:FuzzOCSPResponse \
 	./authd/certverify:FuzzNamesEqual \
 	./authd/certverify:FuzzParseNameConstraints \
+	./authd/caserve:FuzzParseOCSPRequest \
 	./authd/login:FuzzLoginRequest \
 	./authd/login:FuzzBearerToken \
 	./sessions:FuzzParseToken \

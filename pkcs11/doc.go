@@ -15,8 +15,15 @@
 // ErrPINLocked, ErrTokenRemoved, ...); the PKCS#11 return value is
 // available with errors.As on a github.com/miekg/pkcs11 Error.
 //
-// Only module.go and session.go call the PKCS#11 library (cgo, through
-// github.com/miekg/pkcs11); everything else is plain Go.
+// Provisioning for the RA (provision.go): GenerateKey makes a key pair on
+// the token (never extractable) and returns the public key for the CA;
+// WriteCertificate stores the issued certificate beside it; DeleteObjects
+// removes a replaced key pair; KeySigner signs with a key chosen by
+// CKA_ID (a fresh key, or a CA key on an HSM).
+//
+// Only module.go, session.go and session_provision.go call the PKCS#11
+// library (cgo, through github.com/miekg/pkcs11); everything else is
+// plain Go.
 //
 // It must not: log, store, return or put in an error message a PIN (the
 // PIN type cannot be printed, and only this package can read its digits);

@@ -49,6 +49,9 @@ var (
 	// ErrNoKey: the card holds no usable private key for the
 	// authentication certificate.
 	ErrNoKey error = &kind{"no private key for the authentication certificate on the card"}
+	// ErrKeyExists: the token already holds a key or certificate with the
+	// CKA_ID given (GenerateKey, WriteCertificate).
+	ErrKeyExists error = &kind{"the card already holds a key or certificate with this identifier"}
 	// ErrUnsupported: the algorithm, hash or parameters are not supported
 	// by this package or by the card.
 	ErrUnsupported error = &kind{"operation not supported by the card"}

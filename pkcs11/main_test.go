@@ -31,6 +31,7 @@ const (
 type testToken struct {
 	label   string
 	fixture string
+	blank   bool // initialised with PINs only, nothing on it
 }
 
 // Tokens shared by tests. A test that changes a token's PIN state has a
@@ -46,6 +47,9 @@ var testTokens = []testToken{
 	{label: "removed", fixture: "card-555000000013-rsa"},
 	{label: "mixed"},    // root CA cert without key, card-wrongku and Bob's EC card
 	{label: "rootonly"}, // only a CA certificate, no key
+	{label: "provision-rsa", blank: true},
+	{label: "provision-ec", blank: true},
+	{label: "provision-renew", blank: true},
 }
 
 // module is the SoftHSM library, opened once by TestMain.
@@ -122,6 +126,9 @@ func makeTokens(ctx context.Context, env *softhsm.Env) error {
 		}
 		if err := env.InitToken(ctx, tt.label, pin, so); err != nil {
 			return err
+		}
+		if tt.blank {
+			continue
 		}
 		// A CA certificate with no key: never the authentication one.
 		if err := env.ImportCertificate(ctx, tt.label, []byte{0x01}, "Root", fixture("root.pem")); err != nil {

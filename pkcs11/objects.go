@@ -2,6 +2,7 @@ package pkcs11
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
@@ -116,12 +117,13 @@ func keyByID(keys []keyObject, id []byte) *keyObject {
 	return nil
 }
 
-// checkKey makes sure that the private key k belongs to cert, as far as
+// checkKey makes sure that the private key k belongs to the public key pub
+// (a certificate's, normally), as far as
 // the token's public attributes tell, so that a mislabelled CKA_ID is
 // caught here and not as a bad signature at the server.
-func checkKey(cert *x509.Certificate, k keyObject) error {
+func checkKey(pub crypto.PublicKey, k keyObject) error {
 	var want keyKind
-	switch pub := cert.PublicKey.(type) {
+	switch pub := pub.(type) {
 	case *rsa.PublicKey:
 		want = keyRSA
 		if len(k.modulus) > 0 && !bytes.Equal(bytes.TrimLeft(k.modulus, "\x00"), pub.N.Bytes()) {
@@ -130,7 +132,7 @@ func checkKey(cert *x509.Certificate, k keyObject) error {
 	case *ecdsa.PublicKey:
 		want = keyEC
 	default:
-		return &Error{Op: "find key", Kind: ErrUnsupported, Err: fmt.Errorf("certificate key type %T", cert.PublicKey)}
+		return &Error{Op: "find key", Kind: ErrUnsupported, Err: fmt.Errorf("certificate key type %T", pub)}
 	}
 	if k.kind != want {
 		return &Error{Op: "find key", Kind: ErrNoKey,

@@ -81,19 +81,19 @@ func TestCheckKey(t *testing.T) {
 	n := rsaCert.PublicKey.(*rsa.PublicKey).N.Bytes()
 	other := append([]byte{}, n...)
 	other[len(other)-1] ^= 1
-	if err := checkKey(rsaCert, keyObject{kind: keyRSA, modulus: append([]byte{0}, n...)}); err != nil {
+	if err := checkKey(rsaCert.PublicKey, keyObject{kind: keyRSA, modulus: append([]byte{0}, n...)}); err != nil {
 		t.Errorf("matching RSA key: %v", err)
 	}
-	if err := checkKey(rsaCert, keyObject{kind: keyRSA}); err != nil {
+	if err := checkKey(rsaCert.PublicKey, keyObject{kind: keyRSA}); err != nil {
 		t.Errorf("RSA key with a hidden modulus: %v", err)
 	}
-	if err := checkKey(rsaCert, keyObject{kind: keyRSA, modulus: other}); !errors.Is(err, ErrNoKey) {
+	if err := checkKey(rsaCert.PublicKey, keyObject{kind: keyRSA, modulus: other}); !errors.Is(err, ErrNoKey) {
 		t.Errorf("RSA key with another modulus: %v", err)
 	}
-	if err := checkKey(rsaCert, keyObject{kind: keyEC}); !errors.Is(err, ErrNoKey) {
+	if err := checkKey(rsaCert.PublicKey, keyObject{kind: keyEC}); !errors.Is(err, ErrNoKey) {
 		t.Errorf("EC key for an RSA certificate: %v", err)
 	}
-	if err := checkKey(ecCert, keyObject{kind: keyEC}); err != nil {
+	if err := checkKey(ecCert.PublicKey, keyObject{kind: keyEC}); err != nil {
 		t.Errorf("EC key: %v", err)
 	}
 }

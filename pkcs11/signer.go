@@ -26,8 +26,9 @@ import (
 // (P-256, P-384) returning an ASN.1 DER signature. SHA-1 is refused.
 type Signer struct {
 	t    *Token
-	cert *x509.Certificate
-	id   []byte // CKA_ID shared by the certificate and the key
+	cert *x509.Certificate // nil for a key without a certificate (KeySigner)
+	pub  crypto.PublicKey  // the certificate's key, or the public key object's
+	id   []byte            // CKA_ID shared by the certificate and the key
 
 	key     uint // guarded by t.sem
 	haveKey bool // guarded by t.sem; false until the key has been found
@@ -35,11 +36,16 @@ type Signer struct {
 
 var _ crypto.Signer = (*Signer)(nil)
 
-// Public returns the certificate's public key.
-func (s *Signer) Public() crypto.PublicKey { return s.cert.PublicKey }
+// Public returns the certificate's public key (for KeySigner without a
+// certificate, the token's public key object of the same CKA_ID).
+func (s *Signer) Public() crypto.PublicKey { return s.pub }
 
-// Certificate returns the authentication certificate whose key s uses.
+// Certificate returns the certificate whose key s uses; nil for a
+// KeySigner whose key has no certificate on the token.
 func (s *Signer) Certificate() *x509.Certificate { return s.cert }
+
+// ID returns the CKA_ID of the key.
+func (s *Signer) ID() []byte { return append([]byte(nil), s.id...) }
 
 // Sign is SignContext without a context. The random source is not used:
 // the card brings its own.
@@ -54,7 +60,7 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 	if opts == nil {
 		return nil, &Error{Op: "sign", Kind: ErrUnsupported, Err: errors.New("no signer options")}
 	}
-	mech, data, err := prepare(s.cert.PublicKey, digest, opts)
+	mech, data, err := prepare(s.pub, digest, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +111,7 @@ func (s *Signer) findKey() error {
 		}
 		return &Error{Op: "sign", Kind: ErrNoKey, Err: fmt.Errorf("no private key with CKA_ID %x", s.id)}
 	}
-	if err := checkKey(s.cert, *k); err != nil {
+	if err := checkKey(s.pub, *k); err != nil {
 		return err
 	}
 	s.key, s.haveKey = k.handle, true

@@ -357,9 +357,9 @@ func (t *Token) Signer(ctx context.Context) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Signer{t: t, cert: c.cert, id: c.id}
+	s := &Signer{t: t, cert: c.cert, pub: c.cert.PublicKey, id: c.id}
 	if c.key != nil {
-		if err := checkKey(c.cert, *c.key); err != nil {
+		if err := checkKey(c.cert.PublicKey, *c.key); err != nil {
 			return nil, err
 		}
 		s.key, s.haveKey = c.key.handle, true

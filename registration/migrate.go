@@ -29,7 +29,10 @@ type migration struct {
 }
 
 // loadMigrations returns the embedded migrations in order, checking that
-// they are numbered 1, 2, 3... without gaps.
+// their numbers rise strictly. A gap is allowed, so that work on separate
+// branches can take numbers ahead of time; migrate still refuses a
+// database whose applied migrations are not a prefix of these, so a
+// database that skipped a number cannot later take it out of order.
 func loadMigrations() ([]migration, error) {
 	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
 	if err != nil {
@@ -37,13 +40,15 @@ func loadMigrations() ([]migration, error) {
 	}
 	slices.Sort(names)
 	out := make([]migration, 0, len(names))
-	for i, name := range names {
+	prev := 0
+	for _, name := range names {
 		base := path.Base(name)
 		num, _, ok := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v != i+1 {
-			return nil, fmt.Errorf("registration: migration %s: want number %04d", base, i+1)
+		if !ok || err != nil || len(num) != 4 || v <= prev {
+			return nil, fmt.Errorf("registration: migration %s: want a 4-digit number above %04d", base, prev)
 		}
+		prev = v
 		body, err := migrationFiles.ReadFile(name)
 		if err != nil {
 			return nil, err
