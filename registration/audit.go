@@ -1,12 +1,14 @@
 package registration
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -234,4 +236,81 @@ func (f AuditFilter) validate() (AuditFilter, error) {
 		return f, invalid("limit", "must be between 1 and 1000")
 	}
 	return f, nil
+}
+
+// PendingAudit is an audit entry that the next store write made with its
+// context appends in that write's own transaction (see WithAudit).
+type PendingAudit struct {
+	mu      sync.Mutex
+	entry   AuditEntry
+	written *AuditEntry // guarded by mu
+	claimed bool        // guarded by mu: a write holds it
+}
+
+type pendingAuditKey struct{}
+
+// WithAudit returns a context that carries a: the first store write made
+// with it (CreateCard, SetCardStatus, the card CA's records, ...) appends
+// a, outcome done, in its own transaction, so the change and its record
+// commit together or not at all. Later writes with the same context
+// append nothing. This is how the RA audits changes that another
+// component (the card CA) writes. a.ID is filled in when empty; a.At must
+// be set.
+func WithAudit(ctx context.Context, a AuditEntry) (context.Context, *PendingAudit, error) {
+	if a.ID == "" {
+		a.ID = NewRecordID()
+	}
+	if a.Outcome == "" {
+		a.Outcome = AuditDone
+	}
+	a.At = normTime(a.At)
+	if err := a.Validate(); err != nil {
+		return ctx, nil, err
+	}
+	if a.Outcome != AuditDone {
+		return ctx, nil, invalid("outcome", "must be done for a change")
+	}
+	p := &PendingAudit{entry: a}
+	return context.WithValue(ctx, pendingAuditKey{}, p), p, nil
+}
+
+// Written returns the entry as appended, or false if no write has
+// committed it yet.
+func (p *PendingAudit) Written() (*AuditEntry, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.written, p.written != nil
+}
+
+// claim hands the entry to one write at a time; release gives it back
+// (rolled back) or records it (committed).
+func pendingAudit(ctx context.Context) *PendingAudit {
+	p, _ := ctx.Value(pendingAuditKey{}).(*PendingAudit)
+	return p
+}
+
+func (p *PendingAudit) claim() (AuditEntry, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.written != nil || p.claimed {
+		return AuditEntry{}, false
+	}
+	p.claimed = true
+	return p.entry, true
+}
+
+func (p *PendingAudit) release(committed *AuditEntry) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.claimed = false
+	p.written = committed
+}
+
+// withoutPendingAudit hides a pending entry from writes that carry their
+// own.
+func withoutPendingAudit(ctx context.Context) context.Context {
+	if pendingAudit(ctx) == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, pendingAuditKey{}, (*PendingAudit)(nil))
 }

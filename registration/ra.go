@@ -10,6 +10,10 @@ import (
 // records it (so an acknowledged action always has its record, and a
 // crash leaves both or neither), and the reads its rules need.
 //
+// Card writes go through the card CA (package cardca), whose store
+// writes carry the RA's audit entry in their transaction by context (see
+// WithAudit).
+//
 // Every write's AuditEntry is appended to the hash chain as given, with
 // ID (NewRecordID) and At (the store's clock) filled in when zero and
 // Outcome AuditDone. The store checks the life cycle and the two-person
@@ -48,14 +52,6 @@ type RA interface {
 	// PendingRoleProfiles returns the pending profiles at an organisation,
 	// oldest first.
 	PendingRoleProfiles(ctx context.Context, ods string) ([]RoleProfile, error)
-
-	// IssueCard creates c (as CreateCard).
-	IssueCard(ctx context.Context, c Card, a AuditEntry) error
-	// RenewCard puts a new certificate on an active card: new serial,
-	// fingerprint and expiry. It returns the stored card.
-	RenewCard(ctx context.Context, id string, r CardRenewal, a AuditEntry) (*Card, error)
-	// CancelCard cancels an active or suspended card (final).
-	CancelCard(ctx context.Context, id string, a AuditEntry) error
 
 	// AppendAudit appends an entry that records no change of its own (a
 	// login, a refusal, an unlock done on the card) and returns it as
@@ -173,11 +169,4 @@ func (f PersonFilter) validate() (PersonFilter, error) {
 		return f, invalid("limit", "must be between 1 and 200")
 	}
 	return f, nil
-}
-
-// CardRenewal is the new certificate of a renewed card.
-type CardRenewal struct {
-	CertSerial      string
-	CertFingerprint [32]byte
-	CertNotAfter    time.Time
 }

@@ -123,8 +123,23 @@ func (s *sqlStore) Close() error {
 }
 
 // write runs fn in a transaction on the write pool and commits it; any
-// error rolls it back, so no write is ever half done.
+// error rolls it back, so no write is ever half done. If ctx carries a
+// pending audit entry (WithAudit) not yet written, the transaction locks
+// the audit head first and appends the entry after fn, so the change and
+// its record commit together.
 func (s *sqlStore) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) (err error) {
+	var entry AuditEntry
+	pending := pendingAudit(ctx)
+	if pending != nil {
+		var ok bool
+		if entry, ok = pending.claim(); !ok {
+			pending = nil
+		}
+	}
+	var committed *AuditEntry
+	if pending != nil {
+		defer func() { pending.release(committed) }()
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap(op, err)
@@ -134,11 +149,26 @@ func (s *sqlStore) write(ctx context.Context, op string, fn func(tx *sql.Tx) err
 			_ = tx.Rollback()
 		}
 	}()
+	var seq int64
+	var prev string
+	if pending != nil {
+		if seq, prev, err = lockAuditHead(ctx, tx); err != nil {
+			return s.wrap(op, err)
+		}
+	}
 	if err := fn(tx); err != nil {
 		return s.wrap(op, err)
 	}
+	if pending != nil {
+		if err := insertAudit(ctx, tx, &entry, seq, prev); err != nil {
+			return s.wrap(op, err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return s.wrap(op, err)
+	}
+	if pending != nil {
+		committed = &entry
 	}
 	return nil
 }

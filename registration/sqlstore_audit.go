@@ -38,7 +38,7 @@ func (s *sqlStore) audited(ctx context.Context, op string, a AuditEntry, fn func
 	if a.Outcome != AuditDone {
 		return nil, invalid("outcome", "must be done for a change")
 	}
-	err = s.write(ctx, op, func(tx *sql.Tx) error {
+	err = s.write(withoutPendingAudit(ctx), op, func(tx *sql.Tx) error {
 		seq, prev, err := lockAuditHead(ctx, tx)
 		if err != nil {
 			return err
@@ -96,7 +96,7 @@ func (s *sqlStore) AppendAudit(ctx context.Context, a AuditEntry) (*AuditEntry, 
 	if err != nil {
 		return nil, err
 	}
-	err = s.write(ctx, "append audit", func(tx *sql.Tx) error {
+	err = s.write(withoutPendingAudit(ctx), "append audit", func(tx *sql.Tx) error {
 		seq, prev, err := lockAuditHead(ctx, tx)
 		if err != nil {
 			return err

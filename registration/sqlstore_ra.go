@@ -3,7 +3,6 @@ package registration
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -324,76 +323,4 @@ func (s *sqlStore) PendingRoleProfiles(ctx context.Context, ods string) ([]RoleP
 		return nil, err
 	}
 	return out, nil
-}
-
-// IssueCard implements RA.
-func (s *sqlStore) IssueCard(ctx context.Context, c Card, a AuditEntry) error {
-	c, err := s.prepareCard(c)
-	if err != nil {
-		return err
-	}
-	_, err = s.audited(ctx, "issue card", a, func(tx *sql.Tx) error { return createCardTx(ctx, tx, c) })
-	return err
-}
-
-// RenewCard implements RA.
-func (s *sqlStore) RenewCard(ctx context.Context, id string, r CardRenewal, a AuditEntry) (*Card, error) {
-	if err := ValidateCardID(id); err != nil {
-		return nil, err
-	}
-	if err := ValidateCertSerial(r.CertSerial); err != nil {
-		return nil, err
-	}
-	if r.CertFingerprint == ([32]byte{}) {
-		return nil, invalid("cert_fingerprint", "must be set")
-	}
-	r.CertNotAfter = normTime(r.CertNotAfter)
-	if err := checkTime("cert_not_after", r.CertNotAfter); err != nil {
-		return nil, err
-	}
-	fp := hex.EncodeToString(r.CertFingerprint[:])
-	_, err := s.audited(ctx, "renew card", a, func(tx *sql.Tx) error {
-		var cur string
-		err := tx.QueryRowContext(ctx, `SELECT status FROM cards WHERE id = $1`, id).Scan(&cur)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("registration: card %s: %w", id, ErrNotFound)
-		case err != nil:
-			return err
-		case CardStatus(cur) != CardActive:
-			return fmt.Errorf("registration: card %s is %s; only an active card is renewed: %w", id, cur, ErrConflict)
-		}
-		dup, err := exists(ctx, tx, `SELECT 1 FROM cards WHERE cert_fingerprint = $1`, fp)
-		if err != nil {
-			return err
-		}
-		if dup {
-			return fmt.Errorf("registration: card %s: a card already has this certificate: %w", id, ErrExists)
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE cards SET cert_serial = $1, cert_fingerprint = $2, cert_not_after_us = $3
-			WHERE id = $4 AND status = 'active'`, r.CertSerial, fp, toMicros(r.CertNotAfter), id)
-		if err != nil {
-			return err
-		}
-		return oneRow(res, "card "+id)
-	})
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.Card(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// CancelCard implements RA.
-func (s *sqlStore) CancelCard(ctx context.Context, id string, a AuditEntry) error {
-	if err := ValidateCardID(id); err != nil {
-		return err
-	}
-	_, err := s.audited(ctx, "cancel card", a, func(tx *sql.Tx) error {
-		return setCardStatusTx(ctx, tx, id, CardCancelled)
-	})
-	return err
 }

@@ -3,10 +3,10 @@ package ra
 import (
 	"context"
 	"crypto/x509"
-	"math/big"
 	"net/http"
 
 	"github.com/carespine/spineauth/registration"
+	"github.com/carespine/spineauth/registration/cardca"
 )
 
 // KeyBody is the body of card issue and renewal: the public key that was
@@ -24,10 +24,18 @@ type CardAnswer struct {
 	Certificate []byte   `json:"certificate"` // DER, base64 in JSON
 }
 
+// CancelBody is the body of a cancellation.
+type CancelBody struct {
+	Reason string `json:"reason"`
+	// RevocationReason is the RFC 5280 reason name (default unspecified;
+	// keyCompromise for a lost or stolen card).
+	RevocationReason string `json:"revocation_reason,omitempty"`
+}
+
 // CancelAnswer is the answer to a cancellation.
 type CancelAnswer struct {
 	Card          CardView `json:"card"`
-	Revoked       bool     `json:"revoked"`
+	Revoked       []string `json:"revoked_serials"`
 	SessionsEnded int      `json:"sessions_ended"`
 }
 
@@ -55,6 +63,39 @@ func (s *Service) caReady() *Error {
 	return nil
 }
 
+// caError maps the card CA's refusals onto answers.
+func caError(err error) *Error {
+	switch r := cardca.ReasonOf(err); r {
+	case "":
+		return storeError(err, "the card")
+	case cardca.ReasonKeyUnsupported:
+		return &Error{Status: http.StatusBadRequest, Code: string(r), Message: "the card's key is not one the CA certifies", Err: err}
+	default:
+		return &Error{Status: http.StatusConflict, Code: string(r), Message: "the card CA refused: " + string(r), Err: err}
+	}
+}
+
+// audited runs change with the audit entry a in its context, so that the
+// store write it makes commits a with it, and makes sure the entry was
+// written (appending it after the fact only if the change made no write,
+// which the CA never does).
+func (s *Service) audited(ctx context.Context, a registration.AuditEntry, change func(ctx context.Context) *Error) *Error {
+	actx, pending, err := registration.WithAudit(ctx, a)
+	if err != nil {
+		return storeError(err, "the audit entry")
+	}
+	if e := change(actx); e != nil {
+		return e
+	}
+	if _, ok := pending.Written(); !ok {
+		s.log.WarnContext(ctx, "a change wrote no audit entry; appending it", "action", a.Action, "id", a.ID)
+		if _, err := s.d.Store.AppendAudit(context.WithoutCancel(ctx), a); err != nil {
+			return storeError(err, "the audit trail")
+		}
+	}
+	return nil
+}
+
 func (s *Service) issueCard(ctx context.Context, act *actor, r *http.Request, w http.ResponseWriter) (int, any, *Error) {
 	req, pub, e := s.parseKey(w, r)
 	if e != nil {
@@ -71,31 +112,30 @@ func (s *Service) issueCard(ctx context.Context, act *actor, r *http.Request, w 
 	if e := s.caReady(); e != nil {
 		return 0, nil, e
 	}
-	p, err := s.d.Store.Person(ctx, t.UID)
-	if err != nil {
-		return 0, nil, storeError(err, "the person")
-	}
-	if p.Status != registration.PersonActive {
-		return 0, nil, fail(http.StatusConflict, "conflict", "the person is %s; cards are issued to active people only", p.Status)
-	}
-	cert, err := s.d.CA.Issue(ctx, p.UID, p.Name, pub)
-	if err != nil {
-		return 0, nil, &Error{Status: http.StatusServiceUnavailable, Code: "ca_unavailable", Message: "the card CA could not issue the certificate", Err: err}
-	}
-	card, err := registration.NewCard(cert, p.UID, s.d.Now())
-	if err == nil {
-		a := s.entry(act, d, "issue_card", p.UID, card.ID, req.Reason,
-			details(map[string]string{"cert_serial": card.CertSerial, "cert_not_after": card.CertNotAfter.Format("2006-01-02T15:04:05Z")}))
-		err = s.d.Store.IssueCard(ctx, card, a)
-	}
-	if err != nil {
-		// The certificate exists but no card carries it: withdraw it.
-		if rerr := s.d.CA.Revoke(context.WithoutCancel(ctx), cert.SerialNumber); rerr != nil {
-			s.log.ErrorContext(ctx, "could not revoke an unused certificate", "serial", cert.SerialNumber.Text(16), "err", rerr)
+	var issued *cardca.Issued
+	// The card ID comes from the certificate's serial, which only the CA
+	// knows: the entry names the person, and its details the key.
+	a := s.entry(act, d, "issue_card", t.UID, "", req.Reason, details(map[string]string{"key": keyKind(pub)}))
+	e = s.audited(ctx, a, func(ctx context.Context) *Error {
+		var err error
+		if issued, err = s.d.CA.IssueCard(ctx, t.UID, pub); err != nil {
+			return caError(err)
 		}
-		return 0, nil, storeError(err, "the card")
+		return nil
+	})
+	if e != nil {
+		return 0, nil, e
 	}
-	return http.StatusCreated, CardAnswer{Card: cardView(card), Certificate: cert.Raw}, nil
+	return http.StatusCreated, CardAnswer{Card: cardView(issued.Card), Certificate: issued.Cert.Raw}, nil
+}
+
+func keyKind(pub any) string {
+	switch pub.(type) {
+	case interface{ Size() int }:
+		return "rsa"
+	default:
+		return "ecdsa"
+	}
 }
 
 // cardTarget describes a card's holder for the policy.
@@ -124,51 +164,38 @@ func (s *Service) renewCard(ctx context.Context, act *actor, r *http.Request, w 
 	if e := s.caReady(); e != nil {
 		return 0, nil, e
 	}
-	if c.Status != registration.CardActive {
-		return 0, nil, fail(http.StatusConflict, "conflict", "the card is %s; only an active card is renewed", c.Status)
-	}
-	if opens := c.CertNotAfter.Add(-s.d.RenewWindow); s.d.Now().Before(opens) {
-		return 0, nil, fail(http.StatusConflict, "renewal_not_open", "renewal opens %s before the certificate expires", s.d.RenewWindow)
-	}
-	p, err := s.d.Store.Person(ctx, c.UID)
-	if err != nil {
-		return 0, nil, storeError(err, "the person")
-	}
-	cert, err := s.d.CA.Issue(ctx, p.UID, p.Name, pub)
-	if err != nil {
-		return 0, nil, &Error{Status: http.StatusServiceUnavailable, Code: "ca_unavailable", Message: "the card CA could not issue the certificate", Err: err}
-	}
-	serial, err := registration.SerialHex(cert.SerialNumber)
-	var renewed *registration.Card
-	if err == nil {
-		a := s.entry(act, d, "renew_card", c.UID, c.ID, req.Reason,
-			details(map[string]string{"old_serial": c.CertSerial, "cert_serial": serial}))
-		renewed, err = s.d.Store.RenewCard(ctx, c.ID, registration.CardRenewal{CertSerial: serial,
-			CertFingerprint: registration.Fingerprint(cert.Raw), CertNotAfter: cert.NotAfter}, a)
-	}
-	if err != nil {
-		if rerr := s.d.CA.Revoke(context.WithoutCancel(ctx), cert.SerialNumber); rerr != nil {
-			s.log.ErrorContext(ctx, "could not revoke an unused certificate", "serial", cert.SerialNumber.Text(16), "err", rerr)
+	var issued *cardca.Issued
+	a := s.entry(act, d, "renew_card", c.UID, c.ID, req.Reason, details(map[string]string{"old_serial": c.CertSerial}))
+	e = s.audited(ctx, a, func(ctx context.Context) *Error {
+		var err error
+		if issued, err = s.d.CA.RenewCard(ctx, c.ID, pub); err != nil {
+			return caError(err)
 		}
-		return 0, nil, storeError(err, "the card")
+		return nil
+	})
+	if e != nil {
+		return 0, nil, e
 	}
-	// The old certificate is superseded.
-	if old, ok := new(big.Int).SetString(c.CertSerial, 16); ok {
-		if err := s.d.CA.Revoke(context.WithoutCancel(ctx), old); err != nil {
-			s.log.ErrorContext(ctx, "could not revoke the superseded certificate", "card", c.ID, "err", err)
-		}
-	}
+	// Sessions opened with the old certificate end; the holder logs in
+	// again with the renewed card.
 	s.endCardSessions(ctx, c.ID, "certificate renewed")
-	return http.StatusOK, CardAnswer{Card: cardView(*renewed), Certificate: cert.Raw}, nil
+	return http.StatusOK, CardAnswer{Card: cardView(issued.Card), Certificate: issued.Cert.Raw}, nil
 }
 
 func (s *Service) cancelCard(ctx context.Context, act *actor, r *http.Request, w http.ResponseWriter) (int, any, *Error) {
-	var req ReasonBody
+	var req CancelBody
 	if e := decode(w, r, &req); e != nil {
 		return 0, nil, e
 	}
 	if req.Reason == "" {
 		return 0, nil, fail(http.StatusBadRequest, "bad_request", "a reason is required")
+	}
+	reason := registration.ReasonUnspecified
+	if req.RevocationReason != "" {
+		var err error
+		if reason, err = registration.ParseRevocationReason(req.RevocationReason); err != nil {
+			return 0, nil, storeError(err, "revocation_reason")
+		}
 	}
 	c, t, e := s.cardTarget(ctx, r.PathValue("id"))
 	if e != nil {
@@ -181,23 +208,29 @@ func (s *Service) cancelCard(ctx context.Context, act *actor, r *http.Request, w
 	if c.Status == registration.CardCancelled {
 		return 0, nil, fail(http.StatusConflict, "conflict", "the card is already cancelled")
 	}
-	// Revoke first: if that fails nothing changes and the RA can retry;
-	// if the store fails after it, the certificate is revoked anyway.
-	revoked := false
-	if s.d.CA != nil {
-		serial, ok := new(big.Int).SetString(c.CertSerial, 16)
-		if !ok {
-			return 0, nil, &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "the card's serial is corrupt"}
-		}
-		if err := s.d.CA.Revoke(ctx, serial); err != nil {
-			return 0, nil, &Error{Status: http.StatusServiceUnavailable, Code: "ca_unavailable", Message: "the card CA could not revoke the certificate; nothing was changed", Err: err}
-		}
-		revoked = true
-	}
+	revoked := []string{}
 	a := s.entry(act, d, "cancel_card", c.UID, c.ID, req.Reason,
-		details(map[string]string{"cert_serial": c.CertSerial, "revoked": boolString(revoked)}))
-	if err := s.d.Store.CancelCard(ctx, c.ID, a); err != nil {
-		return 0, nil, storeError(err, "the card")
+		details(map[string]string{"cert_serial": c.CertSerial, "revocation_reason": reason.String()}))
+	e = s.audited(ctx, a, func(ctx context.Context) *Error {
+		if s.d.CA == nil {
+			// No CA here: the card is cancelled (logins refuse it) but
+			// nothing is revoked, and the answer says so.
+			if err := s.d.Store.SetCardStatus(ctx, c.ID, registration.CardCancelled); err != nil {
+				return storeError(err, "the card")
+			}
+			return nil
+		}
+		certs, err := s.d.CA.CancelCard(ctx, c.ID, reason)
+		if err != nil {
+			return caError(err)
+		}
+		for _, ic := range certs {
+			revoked = append(revoked, ic.Serial)
+		}
+		return nil
+	})
+	if e != nil {
+		return 0, nil, e
 	}
 	n := s.endCardSessions(ctx, c.ID, "card cancelled")
 	c.Status = registration.CardCancelled
@@ -259,7 +292,7 @@ func (s *Service) audit(ctx context.Context, act *actor, r *http.Request, _ http
 	if err != nil {
 		return 0, nil, storeError(err, "the audit trail")
 	}
-	entries, err := s.d.Store.AuditEntries(ctx, registration.AuditFilter{AfterSeq: after, Limit: int(min(limit, 1000))})
+	entries, err := s.d.Store.AuditEntries(ctx, registration.AuditFilter{AfterSeq: after, Limit: int(min(max(limit, 1), 1000))})
 	if err != nil {
 		return 0, nil, storeError(err, "the audit trail")
 	}
@@ -280,11 +313,4 @@ type AuditPage struct {
 type AuditHeadView struct {
 	Seq  int64  `json:"seq"`
 	Hash string `json:"hash"`
-}
-
-func boolString(b bool) string {
-	if b {
-		return "true"
-	}
-	return "false"
 }

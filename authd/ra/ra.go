@@ -3,11 +3,9 @@ package ra
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"sort"
 	"strings"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/carespine/spineauth/policy"
 	"github.com/carespine/spineauth/registration"
+	"github.com/carespine/spineauth/registration/cardca"
 	"github.com/carespine/spineauth/sessions"
 )
 
@@ -38,6 +37,7 @@ type Store interface {
 	RoleProfilesOf(ctx context.Context, uid string) ([]registration.RoleProfile, error)
 	Card(ctx context.Context, id string) (*registration.Card, error)
 	CardsOf(ctx context.Context, uid string) ([]registration.Card, error)
+	SetCardStatus(ctx context.Context, id string, st registration.CardStatus) error
 }
 
 // Evaluator runs a named policy query.
@@ -45,26 +45,22 @@ type Evaluator interface {
 	Eval(ctx context.Context, query string, input any) (*policy.Result, error)
 }
 
-// CA is the card certificate authority: it certifies a public key
-// generated on a card for a person, and revokes certificates.
+// CA is the card certificate authority (package cardca): it certifies a
+// public key generated on a card, renews a card's certificate and
+// cancels a card with its certificates revoked. Its store writes carry
+// the RA's audit entry by context (registration.WithAudit).
 type CA interface {
-	// Issue returns a card certificate for uid and name (CN
-	// "<uid>_<name>") over pub.
-	Issue(ctx context.Context, uid, name string, pub crypto.PublicKey) (*x509.Certificate, error)
-	// Revoke revokes the certificate with this serial at once (CRL and
-	// OCSP).
-	Revoke(ctx context.Context, serial *big.Int) error
+	IssueCard(ctx context.Context, uid string, pub crypto.PublicKey) (*cardca.Issued, error)
+	RenewCard(ctx context.Context, cardID string, pub crypto.PublicKey) (*cardca.Issued, error)
+	CancelCard(ctx context.Context, cardID string, reason registration.RevocationReason) ([]registration.IssuedCert, error)
 }
 
 var (
 	_ Store     = (registration.Store)(nil)
 	_ Evaluator = (*policy.Engine)(nil)
 	_ Sessions  = (sessions.Store)(nil)
+	_ CA        = (*cardca.CA)(nil)
 )
-
-// DefaultRenewWindow is how long before a card certificate expires its
-// renewal opens.
-const DefaultRenewWindow = 90 * 24 * time.Hour
 
 // Deps are the service's collaborators.
 type Deps struct {
@@ -75,10 +71,9 @@ type Deps struct {
 	// CA may be nil: cards cannot then be issued or renewed (503
 	// ca_unavailable), and a cancelled card is not revoked (the answer
 	// says so).
-	CA          CA
-	RenewWindow time.Duration // default DefaultRenewWindow
-	Now         func() time.Time
-	Logger      *slog.Logger
+	CA     CA
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Service is the RA API. It is safe for concurrent use.
@@ -91,12 +86,6 @@ type Service struct {
 func New(d Deps) (*Service, error) {
 	if d.Store == nil || d.Sessions == nil || d.Policy == nil || d.Catalogue == nil {
 		return nil, errors.New("ra: store, sessions, policy and catalogue are required")
-	}
-	if d.RenewWindow < 0 {
-		return nil, errors.New("ra: renew window must not be negative")
-	}
-	if d.RenewWindow == 0 {
-		d.RenewWindow = DefaultRenewWindow
 	}
 	if d.Now == nil {
 		d.Now = time.Now

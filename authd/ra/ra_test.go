@@ -3,17 +3,14 @@ package ra_test
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -24,8 +21,10 @@ import (
 	"github.com/carespine/spineauth/authd/ra"
 	"github.com/carespine/spineauth/policy"
 	"github.com/carespine/spineauth/registration"
+	"github.com/carespine/spineauth/registration/cardca"
 	policies "github.com/carespine/spineauth/rego"
 	"github.com/carespine/spineauth/sessions"
+	"github.com/carespine/spineauth/testkeys"
 )
 
 // The RA API in process, over a real SQLite store with the demo world,
@@ -45,7 +44,7 @@ type rig struct {
 	store *registration.SQLite
 	sess  *sessions.Memory
 	srv   *httptest.Server
-	ca    *testCA
+	ca    *cardca.CA
 	now   time.Time
 }
 
@@ -69,7 +68,15 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(eng.Close)
 	mem := sessions.NewMemory(sessions.Config{})
 	t.Cleanup(func() { mem.Close() })
-	ca := newTestCA(t)
+	ca, err := cardca.New(ctx, cardca.Config{
+		Cert:    testkeys.Cert(t, "subca"),
+		Signer:  testkeys.Key(t, "subca"),
+		CRLURL:  "http://authd.test/v1/pki/crl",
+		OCSPURL: "http://authd.test/v1/pki/ocsp",
+	}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc, err := ra.New(ra.Deps{Store: st, Sessions: mem, Policy: eng, Catalogue: registration.DefaultCatalogue(), CA: ca})
 	if err != nil {
 		t.Fatal(err)
@@ -206,17 +213,20 @@ func TestRAWorkflow(t *testing.T) {
 	if err != nil || cert.Subject.CommonName != uid+"_Nia Roberts" || !cert.PublicKey.(*ecdsa.PublicKey).Equal(key.Public()) {
 		t.Fatalf("certificate: %v %+v", err, cert)
 	}
-	r.want(r.call("POST", "/v1/ra/cards/"+cardID+"/renew", agent, map[string]any{"public_key": spki}), 409, "renewal_not_open")
+	key2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	spki2, _ := x509.MarshalPKIXPublicKey(key2.Public())
+	r.want(r.call("POST", "/v1/ra/cards/"+cardID+"/renew", agent, map[string]any{"public_key": spki2}), 409, "renewal_not_open")
 
 	// The new user's session ends when the card is cancelled.
 	nia := r.session(uid, rpID, cardID)
-	cancel := r.call("POST", "/v1/ra/cards/"+cardID+"/cancel", agent, map[string]any{"reason": "card lost"})
+	cancel := r.call("POST", "/v1/ra/cards/"+cardID+"/cancel", agent, map[string]any{"reason": "card lost", "revocation_reason": "keyCompromise"})
 	r.want(cancel, 200, "")
-	if cancel.body["revoked"] != true || cancel.body["sessions_ended"] != float64(1) {
+	if rs, _ := cancel.body["revoked_serials"].([]any); len(rs) != 1 || cancel.body["sessions_ended"] != float64(1) {
 		t.Fatalf("cancel: %s", cancel.raw)
 	}
-	if !r.ca.revoked(cert.SerialNumber) {
-		t.Fatal("the certificate was not revoked")
+	rec, err := r.ca.Lookup(context.Background(), cert.SerialNumber)
+	if err != nil || !rec.Revoked() || rec.Reason != registration.ReasonKeyCompromise {
+		t.Fatalf("the certificate was not revoked: %+v, %v", rec, err)
 	}
 	tok, _ := sessions.ParseToken(nia)
 	if _, err := r.sess.Get(context.Background(), tok); !errors.Is(err, sessions.ErrNotFound) {
@@ -372,58 +382,4 @@ func TestRAConcurrentEdits(t *testing.T) {
 	if err != nil || p.Version != 2 {
 		t.Fatalf("person after the race: %+v, %v", p, err)
 	}
-}
-
-// testCA is a hand-written card CA for these in-process tests: an ECDSA
-// issuer that records revocations. The end-to-end tests use the real one.
-type testCA struct {
-	mu         sync.Mutex
-	key        *ecdsa.PrivateKey
-	cert       *x509.Certificate
-	serial     int64
-	revokedSet map[string]bool // guarded by mu
-}
-
-func newTestCA(t *testing.T) *testCA {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "RA test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(5, 0, 0), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{key: key, cert: cert, serial: 0x1000, revokedSet: map[string]bool{}}
-}
-
-func (c *testCA) Issue(_ context.Context, uid, name string, pub crypto.PublicKey) (*x509.Certificate, error) {
-	c.mu.Lock()
-	c.serial++
-	serial := big.NewInt(c.serial)
-	c.mu.Unlock()
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: uid + "_" + name, Organization: []string{"nhs"}, OrganizationalUnit: []string{"People"}},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().AddDate(2, 0, 0), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, pub, c.key)
-	if err != nil {
-		return nil, err
-	}
-	return x509.ParseCertificate(der)
-}
-
-func (c *testCA) Revoke(_ context.Context, serial *big.Int) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.revokedSet[serial.String()] = true
-	return nil
-}
-
-func (c *testCA) revoked(serial *big.Int) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.revokedSet[serial.String()]
 }

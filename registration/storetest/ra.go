@@ -22,7 +22,7 @@ func runRA(t *testing.T, open func(t *testing.T) registration.Store) {
 	t.Run("UpdatePerson", func(t *testing.T) { testUpdatePerson(t, open) })
 	t.Run("FindPeople", func(t *testing.T) { testFindPeople(t, open) })
 	t.Run("RoleProfileApproval", func(t *testing.T) { testRoleProfileApproval(t, open) })
-	t.Run("CardLifecycle", func(t *testing.T) { testCardLifecycle(t, open) })
+	t.Run("AuditByContext", func(t *testing.T) { testAuditByContext(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("AuditConcurrent", func(t *testing.T) { testAuditConcurrent(t, open) })
 }
@@ -272,37 +272,60 @@ func testRoleProfileApproval(t *testing.T, open func(t *testing.T) registration.
 	same(t, auditCount(t, s), int64(3))
 }
 
-func testCardLifecycle(t *testing.T, open func(t *testing.T) registration.Store) {
+// testAuditByContext: writes that do not take an entry themselves (cards,
+// and the card CA's records) carry one by context, in their transaction.
+func testAuditByContext(t *testing.T, open func(t *testing.T) registration.Store) {
 	ctx := context.Background()
 	s := open(t)
 	world(t, s)
+	withAudit := func(a registration.AuditEntry) (context.Context, *registration.PendingAudit) {
+		t.Helper()
+		a.At = t0
+		c, p, err := registration.WithAudit(ctx, a)
+		ok(t, err)
+		return c, p
+	}
 	c := registration.Card{ID: "CRA0001", UID: holderUID, CertSerial: "0a01", CertFingerprint: [32]byte{1},
 		CertNotAfter: t0.AddDate(2, 0, 0), Status: registration.CardActive, IssuedAt: t0}
-	ok(t, s.IssueCard(ctx, c, entry("issue_card", holderUID)))
-	wantKind(t, s.IssueCard(ctx, c, entry("issue_card", holderUID)), registration.ErrExists)
-
-	renewed, err := s.RenewCard(ctx, c.ID, registration.CardRenewal{CertSerial: "0a02", CertFingerprint: [32]byte{2},
-		CertNotAfter: t0.AddDate(4, 0, 0)}, entry("renew_card", holderUID))
-	ok(t, err)
-	if renewed.CertSerial != "0a02" || renewed.CertFingerprint != ([32]byte{2}) || !renewed.CertNotAfter.Equal(us(t0.AddDate(4, 0, 0))) {
-		t.Fatalf("renewed %+v", renewed)
+	actx, pending := withAudit(entry("issue_card", holderUID))
+	ok(t, s.CreateCard(actx, c))
+	written, done := pending.Written()
+	if !done || written.Seq != 1 || written.Action != "issue_card" || written.Hash != written.ComputeHash() {
+		t.Fatalf("entry written with the card: %+v, %v", written, done)
 	}
-	_, err = s.CardByFingerprint(ctx, [32]byte{1})
-	wantKind(t, err, registration.ErrNotFound)
-	byNew, err := s.CardByFingerprint(ctx, [32]byte{2})
-	ok(t, err)
-	same(t, byNew.ID, c.ID)
+	// The entry is used once: a second write with the same context
+	// appends nothing.
+	ok(t, s.SetCardStatus(actx, c.ID, registration.CardSuspended))
+	same(t, auditCount(t, s), int64(1))
 
-	ok(t, s.CancelCard(ctx, c.ID, entry("cancel_card", holderUID)))
-	got, err := s.Card(ctx, c.ID)
-	ok(t, err)
-	same(t, got.Status, registration.CardCancelled)
-	wantKind(t, s.CancelCard(ctx, c.ID, entry("cancel_card", holderUID)), registration.ErrConflict)
-	_, err = s.RenewCard(ctx, c.ID, registration.CardRenewal{CertSerial: "0a03", CertFingerprint: [32]byte{3},
-		CertNotAfter: t0.AddDate(4, 0, 0)}, entry("renew_card", holderUID))
-	wantKind(t, err, registration.ErrConflict)
-	wantKind(t, s.CancelCard(ctx, "NOSUCHCARD", entry("cancel_card", holderUID)), registration.ErrNotFound)
+	// A refused write leaves no entry, and the entry stays pending.
+	actx, pending = withAudit(entry("issue_card", holderUID))
+	wantKind(t, s.CreateCard(actx, c), registration.ErrExists)
+	if _, done := pending.Written(); done {
+		t.Fatal("a refused write's entry was written")
+	}
+	same(t, auditCount(t, s), int64(1))
+	actx, pending = withAudit(entry("cancel_card", holderUID))
+	wantKind(t, s.SetCardStatus(actx, "NOSUCHCARD", registration.CardCancelled), registration.ErrNotFound)
+	ok(t, s.SetCardStatus(actx, c.ID, registration.CardCancelled))
+	if w, done := pending.Written(); !done || w.Seq != 2 {
+		t.Fatalf("entry after a retry: %+v, %v", w, done)
+	}
+	same(t, auditCount(t, s), int64(2))
+
+	// An entry carried by context does not double one a write takes itself.
+	actx, pending = withAudit(entry("register_person", "900000000010"))
+	p, check := newcomer("900000000010")
+	ok(t, s.RegisterPerson(actx, p, check, entry("register_person", "900000000010")))
+	if _, done := pending.Written(); done {
+		t.Fatal("the context's entry was written beside the write's own")
+	}
 	same(t, auditCount(t, s), int64(3))
+
+	_, _, err := registration.WithAudit(ctx, registration.AuditEntry{Action: "Bad Action", At: t0})
+	wantKind(t, err, registration.ErrInvalid)
+	_, _, err = registration.WithAudit(ctx, registration.AuditEntry{Action: "x", At: t0, Outcome: registration.AuditDenied})
+	wantKind(t, err, registration.ErrInvalid)
 }
 
 func testAudit(t *testing.T, open func(t *testing.T) registration.Store) {
