@@ -200,8 +200,8 @@ type CAStore interface {
 	// LatestCRL returns the issuer's CRL with the highest number, or
 	// ErrNotFound.
 	LatestCRL(ctx context.Context, issuer string) (*CRLRecord, error)
-	// StoreCRL records a CRL whose number must be one above the latest
-	// (1 for the first); otherwise, or when another node stored that number
-	// first, ErrConflict.
+	// StoreCRL records a CRL whose number must be above the latest;
+	// otherwise, or when another node stored that number first,
+	// ErrConflict.
 	StoreCRL(ctx context.Context, crl CRLRecord) error
 }

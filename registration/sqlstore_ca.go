@@ -424,7 +424,7 @@ func (s *sqlStore) StoreCRL(ctx context.Context, c CRLRecord) error {
 		if err := tx.QueryRowContext(ctx, `SELECT max(number) FROM ca_crls WHERE issuer = $1`, c.Issuer).Scan(&latest); err != nil {
 			return err
 		}
-		if c.Number != latest.Int64+1 {
+		if c.Number <= latest.Int64 {
 			return fmt.Errorf("registration: CRL number %d: the latest is %d: %w", c.Number, latest.Int64, ErrConflict)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO ca_crls (issuer, number, this_update_us, next_update_us, revocations, der)

@@ -137,8 +137,10 @@ func (r *rig) verifier(t *testing.T) *certverify.Verifier {
 	v, err := certverify.New(certverify.Config{
 		Roots:         []*x509.Certificate{testkeys.Cert(t, "root")},
 		Intermediates: []*x509.Certificate{testkeys.Cert(t, "subca")},
-		CRLs:          []*x509.RevocationList{testkeys.CRL(t, "root")},
-		Revocation:    certverify.RevocationConfig{Check: true, Network: true, OCSPNonce: true, Timeout: 5 * time.Second},
+		// auth.crl is an older CRL series by the same CA key, as a
+		// deployment may still hold: it must not hide a revocation.
+		CRLs:       []*x509.RevocationList{testkeys.CRL(t, "root"), testkeys.CRL(t, "auth")},
+		Revocation: certverify.RevocationConfig{Check: true, Network: true, OCSPNonce: true, Timeout: 5 * time.Second},
 		Login: certverify.LoginPolicy{
 			KeyUsage:         x509.KeyUsageDigitalSignature,
 			ExtKeyUsage:      []x509.OID{mustOID("1.3.6.1.5.5.7.3.2")},

@@ -34,6 +34,8 @@ type Config struct {
 	Log       Log    `yaml:"log"`
 	PKI       PKI    `yaml:"pki"`
 	PDP       PDP    `yaml:"pdp"`
+	// CA is the card CA and its CRL and OCSP endpoints (ca.go).
+	CA CA `yaml:"ca"`
 }
 
 // PDP configures the policy decision point.
@@ -219,6 +221,7 @@ func (c *Config) setDefaults() {
 	if r.Timeout == 0 {
 		r.Timeout = 5 * time.Second
 	}
+	c.setCADefaults()
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -294,6 +297,7 @@ func (c *Config) Validate() error {
 			bad("pki.login.key_usage[%d]: %q is not an RFC 5280 key usage name", i, s)
 		}
 	}
+	c.validateCA(bad)
 	return errors.Join(errs...)
 }
 
@@ -309,6 +313,7 @@ func (c *Config) resolve(dir string) {
 	for _, p := range []*string{&c.Store.Path, &c.Catalogue, &c.TLS.CertFile, &c.TLS.KeyFile, &c.PDP.PolicyDir, &c.PDP.DecisionLog} {
 		*p = resolvePath(dir, *p)
 	}
+	c.resolveCA(dir)
 }
 
 func resolvePath(dir, p string) string {

@@ -26,6 +26,7 @@ import (
 	"github.com/carespine/spineauth/authd/ra"
 	"github.com/carespine/spineauth/policy"
 	"github.com/carespine/spineauth/registration"
+	"github.com/carespine/spineauth/registration/cardca"
 	policies "github.com/carespine/spineauth/rego"
 	"github.com/carespine/spineauth/sessions"
 )
@@ -56,6 +57,7 @@ type Server struct {
 	RA     *ra.Service
 	policy *policy.Engine
 	dlog   *policy.SQLiteLog
+	ca     *caParts // nil without a ca section
 	closed bool
 }
 
@@ -168,15 +170,24 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		return nil, err
 	}
 
-	s.RA, err = ra.New(ra.Deps{
+	if cfg.CA.Enabled() {
+		if s.ca, err = buildCA(ctx, cfg.CA, s.store, s.verifier, opts.Now, opts.Logger.With("component", "ca"), opts.Registry); err != nil {
+			return nil, fmt.Errorf("ca: %w", err)
+		}
+	}
+
+	radeps := ra.Deps{
 		Store:     s.store,
 		Sessions:  s.sessions,
 		Policy:    s.policy,
 		Catalogue: cat,
 		Now:       opts.Now,
 		Logger:    opts.Logger.With("component", "ra"),
-	})
-	if err != nil {
+	}
+	if s.ca != nil {
+		radeps.CA = s.ca.ca
+	}
+	if s.RA, err = ra.New(radeps); err != nil {
 		return nil, err
 	}
 
@@ -190,7 +201,20 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
 	s.handler = mux
+	if s.ca != nil {
+		s.ca.serve.Register(mux)
+		s.handler = s.ca.serve.Wrap(mux)
+	}
 	return s, nil
+}
+
+// CA is the card CA, or nil when none is configured (the RA API's way to
+// issue, renew and revoke card certificates).
+func (s *Server) CA() *cardca.CA {
+	if s.ca == nil {
+		return nil
+	}
+	return s.ca.ca
 }
 
 // Store is the registration store (for seeding demo data and tests).
@@ -314,6 +338,9 @@ func (s *Server) Close() error {
 	}
 	if s.redis != nil {
 		errs = append(errs, s.redis.Close())
+	}
+	if s.ca != nil {
+		errs = append(errs, s.ca.Close())
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())

@@ -18,7 +18,7 @@ const crlAttempts = 4
 
 // CRL returns the CA's current CRL: the stored one while it reflects
 // every revocation and less than half of CRLValidity has passed since its
-// thisUpdate; otherwise a new one (next number, thisUpdate now, nextUpdate
+// thisUpdate; otherwise a new one (a higher number, thisUpdate now, nextUpdate
 // now + CRLValidity, every revoked certificate not yet expired), stored
 // before it is returned. Nodes sharing the store serve the same CRL: a
 // node that loses the race for a number uses the winner's.
@@ -69,9 +69,14 @@ func (ca *CA) makeCRL(ctx context.Context, latest *registration.CRLRecord) (*reg
 	if err != nil {
 		return nil, fmt.Errorf("cardca: CRL: %w", err)
 	}
-	number := int64(1)
+	// The number is the time in seconds, or one more than the latest if
+	// that is higher: it always grows, and it is above the numbers of any
+	// earlier series of CRLs by the same key (1, 2, 3, ...), which a
+	// relying party that still holds one would otherwise prefer as the
+	// newer CRL (RFC 5280 5.2.3).
+	number := now.Unix()
 	if latest != nil {
-		number = latest.Number + 1
+		number = max(number, latest.Number+1)
 		if now.Before(latest.ThisUpdate) {
 			now = latest.ThisUpdate // never go back in time, whatever the clock says
 		}

@@ -56,6 +56,9 @@ func Run(t *testing.T, open func(t *testing.T) registration.Store) {
 
 	// The registration authority and the audit trail.
 	t.Run("RA", func(t *testing.T) { runRA(t, open) })
+
+	// The card CA's records (ca.go): every backend keeps them.
+	t.Run("CA", func(t *testing.T) { testCA(t, open) })
 }
 
 // t0 has nanoseconds on purpose: stores keep microseconds.
