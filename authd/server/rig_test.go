@@ -112,7 +112,7 @@ func buildBinaries(dir string) error {
 		return err
 	}
 	moduleRoot = filepath.Dir(strings.TrimSpace(string(out)))
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/authd", "./cmd/cardagent")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/authd", "./cmd/cardagent", "./cmd/ractl")
 	cmd.Dir = moduleRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%v: %s", err, out)
