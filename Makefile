@@ -19,7 +19,9 @@ FUZZ_TARGETS = \
 	./registration:FuzzIdentifiers \
 	./registration:FuzzName \
 	./registration:FuzzNHSNumber \
-	./registration:FuzzPatientInput
+	./registration:FuzzPatientInput \
+	./authd/ra:FuzzRARequest \
+	./registration:FuzzAuditChain
 
 .PHONY: all setup run test vet unit policy-coverage fuzz-short fuzz bench bench-pdp testkeys
 

@@ -40,7 +40,7 @@ const (
 )
 
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	store *registration.SQLite
 	sess  *sessions.Memory
 	srv   *httptest.Server
@@ -48,7 +48,7 @@ type rig struct {
 	now   time.Time
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
