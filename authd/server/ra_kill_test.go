@@ -246,4 +246,3 @@ func allAudit(st *registration.SQLite) ([]registration.AuditEntry, error) {
 		after = page[len(page)-1].Seq
 	}
 }
-
