@@ -32,8 +32,14 @@ type sqlStore struct {
 	// now is the clock for timestamps a caller leaves zero.
 	now func() time.Time
 	// classify returns ErrExists or ErrInvalid for a constraint violation
-	// and nil for anything else.
+	// (ErrConflict for a transaction aborted by a concurrent one) and nil
+	// for anything else.
 	classify func(error) error
+	// retryable, if set, reports whether a failed write transaction was
+	// aborted only because of a concurrent one (PostgreSQL's deadlock and
+	// serialization failures); write runs it again up to maxRetries times.
+	retryable  func(error) bool
+	maxRetries int
 
 	closeOnce sync.Once
 }
@@ -123,11 +129,35 @@ func (s *sqlStore) Close() error {
 }
 
 // write runs fn in a transaction on the write pool and commits it; any
-// error rolls it back, so no write is ever half done.
-func (s *sqlStore) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) (err error) {
+// error rolls it back, so no write is ever half done. A transaction the
+// database aborted because of a concurrent one (see retryable) is run
+// again, from the start, a few times; fn must therefore not change
+// anything outside the transaction.
+func (s *sqlStore) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := s.inTx(ctx, fn)
+		if err == nil {
+			return nil
+		}
+		if s.retryable == nil || attempt >= s.maxRetries || !s.retryable(err) || ctx.Err() != nil {
+			return s.wrap(op, err)
+		}
+		// A short, growing pause so that the transactions that collided
+		// do not collide again at once.
+		select {
+		case <-ctx.Done():
+			return s.wrap(op, err)
+		case <-time.After(time.Duration(attempt+1) * 2 * time.Millisecond):
+		}
+	}
+}
+
+// inTx runs fn in one transaction and commits it, or rolls it back and
+// returns the error as it came.
+func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return s.wrap(op, err)
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -135,12 +165,9 @@ func (s *sqlStore) write(ctx context.Context, op string, fn func(tx *sql.Tx) err
 		}
 	}()
 	if err := fn(tx); err != nil {
-		return s.wrap(op, err)
+		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return s.wrap(op, err)
-	}
-	return nil
+	return tx.Commit()
 }
 
 // wrap adds the operation to err. An error that is already one of the
