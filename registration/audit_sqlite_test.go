@@ -25,6 +25,7 @@ func TestAuditTamperDetected(t *testing.T) {
 		{"row deleted", `DELETE FROM audit_log WHERE seq = 4`, 4},
 		{"tail deleted", `DELETE FROM audit_log WHERE seq = 5`, 5},
 		{"head rewound", `UPDATE audit_head SET seq = 4`, 4},
+		{"head deleted", `DELETE FROM audit_head`, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,9 +14,11 @@
 //     Relationship, Consent, Seal, PatientFacts and Alert with theirs).
 //   - The national RBAC catalogue as data (Catalogue, DefaultCatalogue,
 //     LoadCatalogue), with the transitive closure of included activities.
-//   - Store, the broad store interface, and its SQLite backend (OpenSQLite)
-//     over portable SQL and embedded migrations that PostgreSQL will share.
-//     Package storetest is the conformance suite every backend runs.
+//   - Store, the broad store interface, and its two backends over the same
+//     portable SQL and embedded migrations: SQLite (OpenSQLite) for one
+//     machine and PostgreSQL (OpenPostgres, pgx) for many authd nodes.
+//     Package storetest is the conformance suite both run; package pgtest
+//     gives tests an isolated schema on a real PostgreSQL.
 //   - SeedDemo, the demo world that `authd dev` and tests use.
 //
 // It must not: accept an identifier, code or name it has not validated

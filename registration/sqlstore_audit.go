@@ -39,7 +39,7 @@ func (s *sqlStore) audited(ctx context.Context, op string, a AuditEntry, fn func
 		return nil, invalid("outcome", "must be done for a change")
 	}
 	err = s.write(withoutPendingAudit(ctx), op, func(tx *sql.Tx) error {
-		seq, prev, err := lockAuditHead(ctx, tx)
+		seq, prev, err := s.lockAuditHead(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -56,17 +56,38 @@ func (s *sqlStore) audited(ctx context.Context, op string, a AuditEntry, fn func
 	return &a, nil
 }
 
+// errAuditHeadRace: two transactions both found the chain's head row
+// missing (a store whose tables were emptied) and created it; the loser
+// is run again and finds it.
+var errAuditHeadRace = errors.New("the audit head was created concurrently")
+
 // lockAuditHead advances the head's sequence number, holding its row
 // until the transaction ends, and returns the new number and the hash of
-// the entry before it.
-func lockAuditHead(ctx context.Context, tx *sql.Tx) (int64, string, error) {
+// the entry before it. A missing head row is created only while the log
+// is empty (a fresh or emptied store); with entries in the log it is an
+// error, never a silent restart of the chain.
+func (s *sqlStore) lockAuditHead(ctx context.Context, tx *sql.Tx) (int64, string, error) {
 	var seq int64
 	var prev string
 	err := tx.QueryRowContext(ctx, `UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash`).Scan(&seq, &prev)
-	if err != nil {
+	if err == nil {
+		return seq, prev, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, "", fmt.Errorf("audit head: %w", err)
 	}
-	return seq, prev, nil
+	res, err := tx.ExecContext(ctx, `INSERT INTO audit_head (id, seq, hash)
+		SELECT 1, 1, $1 WHERE NOT EXISTS (SELECT 1 FROM audit_log)`, ZeroHash)
+	if err != nil {
+		if s.classify(err) == ErrExists {
+			return 0, "", fmt.Errorf("audit head: %w (%v)", errAuditHeadRace, err)
+		}
+		return 0, "", fmt.Errorf("audit head: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return 0, "", errors.New("audit head: the head row is missing but the log has entries")
+	}
+	return 1, ZeroHash, nil
 }
 
 func insertAudit(ctx context.Context, tx *sql.Tx, a *AuditEntry, seq int64, prev string) error {
@@ -97,7 +118,7 @@ func (s *sqlStore) AppendAudit(ctx context.Context, a AuditEntry) (*AuditEntry, 
 		return nil, err
 	}
 	err = s.write(withoutPendingAudit(ctx), "append audit", func(tx *sql.Tx) error {
-		seq, prev, err := lockAuditHead(ctx, tx)
+		seq, prev, err := s.lockAuditHead(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -145,12 +166,20 @@ func (s *sqlStore) AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntr
 	return out, nil
 }
 
-// AuditHead implements RA.
+// AuditHead implements RA. A store whose head row is missing has an
+// empty chain only if its log is empty too.
 func (s *sqlStore) AuditHead(ctx context.Context) (*AuditHead, error) {
 	var h AuditHead
 	err := s.r.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&h.Seq, &h.Hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, s.wrap("audit head", errors.New("the audit head row is missing"))
+		var any int
+		err = s.r.QueryRowContext(ctx, `SELECT 1 FROM audit_log LIMIT 1`).Scan(&any)
+		if errors.Is(err, sql.ErrNoRows) {
+			return &AuditHead{Seq: 0, Hash: ZeroHash}, nil
+		}
+		if err == nil {
+			return nil, &AuditChainError{Seq: 1, Problem: "the head of the chain is missing while the log has entries"}
+		}
 	}
 	if err != nil {
 		return nil, s.wrap("audit head", err)

@@ -46,7 +46,8 @@ type Server struct {
 	log      *slog.Logger
 	handler  http.Handler
 	verifier *certverify.Verifier
-	store    *registration.SQLite
+	store    registration.Store
+	storeID  string // what the store is, for logs (no secrets)
 	sessions interface {
 		sessions.Store
 		sessions.ChallengeStore
@@ -101,7 +102,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 			return nil, fmt.Errorf("catalogue %s: %w", cfg.Catalogue, err)
 		}
 	}
-	if s.store, err = registration.OpenSQLite(ctx, cfg.Store.Path); err != nil {
+	if s.store, s.storeID, err = openStore(ctx, cfg.Store, opts.Logger.With("component", "registration")); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 
@@ -171,7 +172,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	}
 
 	if cfg.CA.Enabled() {
-		if s.ca, err = buildCA(ctx, cfg.CA, s.store, s.verifier, opts.Now, opts.Logger.With("component", "ca"), opts.Registry); err != nil {
+		cs, ok := s.store.(cardca.Store)
+		if !ok {
+			return nil, fmt.Errorf("ca: the %s store does not keep the card CA's records", cfg.Store.Driver)
+		}
+		if s.ca, err = buildCA(ctx, cfg.CA, cs, s.verifier, opts.Now, opts.Logger.With("component", "ca"), opts.Registry); err != nil {
 			return nil, fmt.Errorf("ca: %w", err)
 		}
 	}
@@ -218,7 +223,7 @@ func (s *Server) CA() *cardca.CA {
 }
 
 // Store is the registration store (for seeding demo data and tests).
-func (s *Server) Store() *registration.SQLite { return s.store }
+func (s *Server) Store() registration.Store { return s.store }
 
 // Policy is the policy engine (for reloads and status).
 func (s *Server) Policy() *policy.Engine { return s.policy }
@@ -304,7 +309,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	s.log.Info("authd serving", "addr", l.Addr().String(), "audience", s.cfg.Audience,
-		"sessions", s.cfg.Sessions.Backend, "store", s.cfg.Store.Path)
+		"sessions", s.cfg.Sessions.Backend, "store", s.storeID)
 	select {
 	case err := <-errc:
 		return err
