@@ -22,6 +22,7 @@ import (
 	"github.com/carespine/spineauth/policy"
 	"github.com/carespine/spineauth/registration"
 	"github.com/carespine/spineauth/registration/cardca"
+	"github.com/carespine/spineauth/registration/pgtest"
 	policies "github.com/carespine/spineauth/rego"
 	"github.com/carespine/spineauth/sessions"
 	"github.com/carespine/spineauth/testkeys"
@@ -41,22 +42,46 @@ const (
 
 type rig struct {
 	t     testing.TB
-	store *registration.SQLite
+	store raStore
 	sess  *sessions.Memory
 	srv   *httptest.Server
 	ca    *cardca.CA
 	now   time.Time
 }
 
-func newRig(t testing.TB) *rig {
-	t.Helper()
-	ctx := context.Background()
-	now := time.Now().UTC().Truncate(time.Second)
-	st, err := registration.OpenSQLite(ctx, filepath.Join(t.TempDir(), "reg.db"))
+// raStore is a backend the RA API runs on: the registration store with
+// the card CA's records.
+type raStore interface {
+	registration.Store
+	cardca.Store
+}
+
+func openSQLite(t testing.TB) raStore {
+	st, err := registration.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "reg.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// openPostgres opens a store in a fresh schema of the PostgreSQL server
+// on loopback (or a private one pgtest starts).
+func openPostgres(t testing.TB) raStore {
+	st, err := registration.OpenPostgres(context.Background(), pgtest.New(t).DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func newRig(t testing.TB) *rig { return newRigOn(t, openSQLite(t)) }
+
+func newRigOn(t testing.TB, st raStore) *rig {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
 	if err := registration.SeedDemo(ctx, st, now, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +186,11 @@ func register(name, org string) map[string]any {
 // renew refused outside the window, cancel (sessions end), with each step
 // audited in the chain.
 func TestRAWorkflow(t *testing.T) {
-	r := newRig(t)
+	t.Run("SQLite", func(t *testing.T) { testRAWorkflow(t, newRig(t)) })
+	t.Run("PostgreSQL", func(t *testing.T) { testRAWorkflow(t, newRigOn(t, openPostgres(t))) })
+}
+
+func testRAWorkflow(t *testing.T, r *rig) {
 	agent := r.session(carol, registration.DemoCarolAgentProfile, "CARD-CAROL")
 	sponsor := r.session(dan, registration.DemoDanSponsorProfile, "CARD-DAN")
 
@@ -352,7 +381,11 @@ func TestRARulesRefused(t *testing.T) {
 // TestRAConcurrentEdits: two RA members edit the same person from the same
 // read; the second gets 409 version_conflict and nothing of it is stored.
 func TestRAConcurrentEdits(t *testing.T) {
-	r := newRig(t)
+	t.Run("SQLite", func(t *testing.T) { testRAConcurrentEdits(t, newRig(t)) })
+	t.Run("PostgreSQL", func(t *testing.T) { testRAConcurrentEdits(t, newRigOn(t, openPostgres(t))) })
+}
+
+func testRAConcurrentEdits(t *testing.T, r *rig) {
 	agent := r.session(carol, registration.DemoCarolAgentProfile, "CARD-CAROL")
 	a := r.call("POST", "/v1/ra/people", agent, register("Edit Me", "RZZ"))
 	r.want(a, 201, "")
