@@ -2,7 +2,9 @@ package ra
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"net/http"
 
 	"github.com/carespine/spineauth/registration"
@@ -114,12 +116,14 @@ func (s *Service) issueCard(ctx context.Context, act *actor, r *http.Request, w 
 	}
 	var issued *cardca.Issued
 	// The card ID comes from the certificate's serial, which only the CA
-	// knows: the entry names the person, and its details the key.
-	a := s.entry(act, d, "issue_card", t.UID, "", req.Reason, details(map[string]string{"key": keyKind(pub)}))
+	// knows: the entry names the person, and the key certified by the
+	// SHA-256 of its SubjectPublicKeyInfo (the CA's record of the
+	// certificate carries the same hash).
+	a := s.entry(act, d, "issue_card", t.UID, "", req.Reason, details(map[string]string{"key_sha256": keyHash(pub)}))
 	e = s.audited(ctx, a, func(ctx context.Context) *Error {
 		var err error
 		if issued, err = s.d.CA.IssueCard(ctx, t.UID, pub); err != nil {
-			return caError(err)
+			return s.caRefusal(ctx, act, d, "issue_card", t.UID, "", err)
 		}
 		return nil
 	})
@@ -129,13 +133,29 @@ func (s *Service) issueCard(ctx context.Context, act *actor, r *http.Request, w 
 	return http.StatusCreated, CardAnswer{Card: cardView(issued.Card), Certificate: issued.Cert.Raw}, nil
 }
 
-func keyKind(pub any) string {
-	switch pub.(type) {
-	case interface{ Size() int }:
-		return "rsa"
-	default:
-		return "ecdsa"
+// keyHash is the hex SHA-256 of pub's SubjectPublicKeyInfo.
+func keyHash(pub any) string {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return ""
 	}
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
+}
+
+// caRefusal audits a change the card CA refused after the policy allowed
+// it (a renewal outside its window, a key used before), and answers it.
+func (s *Service) caRefusal(ctx context.Context, act *actor, d *decision, action, subject, tgt string, err error) *Error {
+	e := caError(err)
+	if cardca.ReasonOf(err) == "" {
+		return e
+	}
+	a := s.entry(act, d, action, subject, tgt, string(cardca.ReasonOf(err)), "")
+	a.Outcome = registration.AuditDenied
+	if _, aerr := s.d.Store.AppendAudit(context.WithoutCancel(ctx), a); aerr != nil {
+		s.log.ErrorContext(ctx, "CA refusal could not be audited", "decision", d.id, "err", aerr)
+	}
+	return e
 }
 
 // cardTarget describes a card's holder for the policy.
@@ -165,11 +185,12 @@ func (s *Service) renewCard(ctx context.Context, act *actor, r *http.Request, w 
 		return 0, nil, e
 	}
 	var issued *cardca.Issued
-	a := s.entry(act, d, "renew_card", c.UID, c.ID, req.Reason, details(map[string]string{"old_serial": c.CertSerial}))
+	a := s.entry(act, d, "renew_card", c.UID, c.ID, req.Reason,
+		details(map[string]string{"old_serial": c.CertSerial, "key_sha256": keyHash(pub)}))
 	e = s.audited(ctx, a, func(ctx context.Context) *Error {
 		var err error
 		if issued, err = s.d.CA.RenewCard(ctx, c.ID, pub); err != nil {
-			return caError(err)
+			return s.caRefusal(ctx, act, d, "renew_card", c.UID, c.ID, err)
 		}
 		return nil
 	})
@@ -222,7 +243,7 @@ func (s *Service) cancelCard(ctx context.Context, act *actor, r *http.Request, w
 		}
 		certs, err := s.d.CA.CancelCard(ctx, c.ID, reason)
 		if err != nil {
-			return caError(err)
+			return s.caRefusal(ctx, act, d, "cancel_card", c.UID, c.ID, err)
 		}
 		for _, ic := range certs {
 			revoked = append(revoked, ic.Serial)

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -266,12 +268,16 @@ func testRAWorkflow(t *testing.T, r *rig) {
 	hist := r.call("GET", "/v1/ra/people/"+uid+"/history", agent, nil)
 	r.want(hist, 200, "")
 	var actions []string
+	kh := registration.KeyHash(cert)
 	for _, e := range hist.body["events"].([]any) {
 		m := e.(map[string]any)
 		actions = append(actions, m["action"].(string)+"/"+m["outcome"].(string))
+		if m["action"] == "issue_card" && !strings.Contains(m["details"].(string), hex.EncodeToString(kh[:])) {
+			t.Errorf("the issue entry does not name the certified key: %v", m["details"])
+		}
 	}
 	want := []string{"register_person/done", "request_role_profile/done", "approve_role_profile/denied",
-		"approve_role_profile/done", "issue_card/done", "cancel_card/done"}
+		"approve_role_profile/done", "issue_card/done", "renew_card/denied", "cancel_card/done"}
 	if fmt.Sprint(actions) != fmt.Sprint(want) {
 		t.Fatalf("history %v, want %v", actions, want)
 	}
