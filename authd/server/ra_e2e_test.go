@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,10 +65,15 @@ pki:
 	return path
 }
 
+// tokenSeq keeps token labels unique within the test process (-count).
+var tokenSeq atomic.Int64
+
 // makeToken makes a SoftHSM token for a test PKI card, or a blank one when
-// fixture is empty. Only subprocesses (cardagent, ractl) open the module.
-func makeToken(t *testing.T, label, fixture string) {
+// fixture is empty, and returns its label: base and a number unique in
+// this process. Only subprocesses (cardagent, ractl) open the module.
+func makeToken(t *testing.T, base, fixture string) string {
 	t.Helper()
+	label := fmt.Sprintf("%s-%d", base, tokenSeq.Add(1))
 	env := &softhsm.Env{Dir: filepath.Dir(hsmConf), ConfPath: hsmConf}
 	pin, _ := pkcs11.NewPIN(testPIN)
 	so, _ := pkcs11.NewPIN(testSOPIN)
@@ -81,6 +87,7 @@ func makeToken(t *testing.T, label, fixture string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return label
 }
 
 // runRactl runs the ractl binary with a session token file and returns
@@ -142,12 +149,12 @@ func TestRAEndToEnd(t *testing.T) {
 	addr2 := freeAddr(t)
 	url2 := startAuthd(t, raConfig(t, dir2, addr2, db, false, "http://"+freeAddr(t)+"/v1/pki/ocsp"), addr2)
 
-	makeToken(t, "ra-carol", "card-555000000013-rsa")
-	makeToken(t, "ra-dan", "card-555000000014-ec")
-	makeToken(t, "ra-nia", "")
-	_, agent := loginToFile(t, url, "ra-carol", registration.DemoCarolAgentProfile)
-	_, carolSponsor := loginToFile(t, url, "ra-carol", registration.DemoCarolSponsorProfile)
-	_, sponsor := loginToFile(t, url, "ra-dan", registration.DemoDanSponsorProfile)
+	carolCard := makeToken(t, "ra-carol", "card-555000000013-rsa")
+	danCard := makeToken(t, "ra-dan", "card-555000000014-ec")
+	niaCard := makeToken(t, "ra-nia", "")
+	_, agent := loginToFile(t, url, carolCard, registration.DemoCarolAgentProfile)
+	_, carolSponsor := loginToFile(t, url, carolCard, registration.DemoCarolSponsorProfile)
+	_, sponsor := loginToFile(t, url, danCard, registration.DemoDanSponsorProfile)
 
 	// Register, with the identity evidence checked.
 	const nia = "555000000600"
@@ -176,7 +183,7 @@ func TestRAEndToEnd(t *testing.T) {
 	if err := os.WriteFile(pinFile, []byte(testPIN), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out = mustRactl(t, url, agent, "--json", "card", "issue", nia, "--module", hsmModule, "--token", "ra-nia", "--pin-file", pinFile)
+	out = mustRactl(t, url, agent, "--json", "card", "issue", nia, "--module", hsmModule, "--token", niaCard, "--pin-file", pinFile)
 	var issued struct {
 		Card struct{ ID, UID string } `json:"card"`
 	}
@@ -186,7 +193,7 @@ func TestRAEndToEnd(t *testing.T) {
 
 	// The new user logs in with it. (Not yet on the second node: a CRL
 	// it had cached would stand until its next update.)
-	niaTok, _ := loginToFile(t, url, "ra-nia", "")
+	niaTok, _ := loginToFile(t, url, niaCard, "")
 	if st, code := call(t, "GET", url+"/v1/session", niaTok, nil, nil); st != 200 {
 		t.Fatalf("new user's session: %d %s", st, code)
 	}
@@ -202,7 +209,7 @@ func TestRAEndToEnd(t *testing.T) {
 	// A fresh login is refused as revoked: through authd's OCSP responder
 	// on the first node, through its CRL on the second.
 	for _, node := range []string{url, url2} {
-		_, stderr, err := cardagentLogin(t, node, "ra-nia", testPIN)
+		_, stderr, err := cardagentLogin(t, node, niaCard, testPIN)
 		if err == nil || !strings.Contains(stderr, "cert_revoked") {
 			t.Fatalf("login at %s after cancellation: %v %s; want cert_revoked", node, err, stderr)
 		}

@@ -43,8 +43,8 @@ func TestRAKillMidStream(t *testing.T) {
 	})
 	url := "http://" + addr
 	waitReady(t, url, &out)
-	makeToken(t, "kill-carol", "card-555000000013-rsa")
-	agent, _ := loginToFile(t, url, "kill-carol", registration.DemoCarolAgentProfile)
+	carolCard := makeToken(t, "kill-carol", "card-555000000013-rsa")
+	agent, _ := loginToFile(t, url, carolCard, registration.DemoCarolAgentProfile)
 
 	// Each worker registers people and edits each once; what authd
 	// acknowledged is noted.
@@ -180,7 +180,7 @@ func TestRAKillMidStream(t *testing.T) {
 
 	// A restarted authd opens the same database and continues the chain.
 	url = startAuthd(t, cfg, addr)
-	agent, _ = loginToFile(t, url, "kill-carol", registration.DemoCarolAgentProfile)
+	agent, _ = loginToFile(t, url, carolCard, registration.DemoCarolAgentProfile)
 	if code, body := post(client, "POST", url+"/v1/ra/people", agent, map[string]any{"uid": "555899999999", "name": "After Restart",
 		"org": "RZZ", "evidence": map[string]any{"document_type": "passport", "document_ref": "R1"}}); code != 201 {
 		t.Fatalf("register after restart: %d %s", code, body)
