@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 
@@ -69,4 +70,38 @@ func Example() {
 		return
 	}
 	fmt.Println(len(sig) > 0)
+}
+
+// The RA's side of a new card: a key pair made on the card, its public
+// key certified by the card CA (registration/cardca), the certificate
+// written beside the key. The private key never leaves the card.
+func ExampleToken_GenerateKey() {
+	ctx := context.Background()
+	mod, err := pkcs11.Open("/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer mod.Close()
+	tok, err := mod.OpenToken(ctx, pkcs11.Selector{Label: "new card"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer tok.Close()
+	pin, _ := pkcs11.NewPIN("123456")
+	if err := tok.Login(ctx, pin); err != nil {
+		fmt.Println(err)
+		return
+	}
+	kp, err := tok.GenerateKey(ctx, pkcs11.KeySpec{Type: pkcs11.ECP256, Label: "Authentication"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// issued, err := ca.IssueCard(ctx, uid, kp.Public) on the RA's side
+	var cert *x509.Certificate // issued.Cert
+	if err := tok.WriteCertificate(ctx, kp.ID, "Authentication", cert); err != nil {
+		fmt.Println(err)
+	}
 }

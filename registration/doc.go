@@ -32,6 +32,9 @@
 //     a chain (the store's VerifyAudit, and ractl over the API) and names
 //     the first bad row.
 //   - SeedDemo, the demo world that `authd dev` and tests use.
+//   - The card CA's records (ca.go, sqlstore_ca.go: CAStore): issued
+//     certificates, revocations and published CRLs. The CA itself, which
+//     signs, is sub-package cardca.
 //
 // It must not: accept an identifier, code or name it has not validated
 // (every exported entry point checks its input before touching the

@@ -28,7 +28,7 @@ func (s *sqlStore) EnsureIssuer(ctx context.Context, issuer, subject string) err
 	if subject == "" || len(subject) > 1000 {
 		return invalid("subject", "must be 1 to 1000 bytes")
 	}
-	return s.write(ctx, "record CA", func(tx *sql.Tx) error {
+	err := s.write(ctx, "record CA", func(tx *sql.Tx) error {
 		ok, err := exists(ctx, tx, `SELECT 1 FROM ca_issuers WHERE issuer = $1`, issuer)
 		if err != nil || ok {
 			return err
@@ -37,6 +37,10 @@ func (s *sqlStore) EnsureIssuer(ctx context.Context, issuer, subject string) err
 			VALUES ($1, $2, 0, $3)`, issuer, subject, toMicros(s.stamp()))
 		return err
 	})
+	if errors.Is(err, ErrExists) {
+		return nil // another node, starting at the same time, recorded it first
+	}
+	return err
 }
 
 // insertIssued inserts c after checking that its key was never certified.

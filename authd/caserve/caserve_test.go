@@ -62,7 +62,7 @@ type rig struct {
 	clock *clock
 }
 
-func newRig(t *testing.T, responder *caserve.Responder) *rig {
+func newRig(t testing.TB, responder *caserve.Responder) *rig {
 	t.Helper()
 	ctx := context.Background()
 	var handler http.Handler = http.NotFoundHandler()
@@ -116,7 +116,7 @@ func newRig(t *testing.T, responder *caserve.Responder) *rig {
 	return &rig{url: srv.URL, store: st, ca: ca, crlCA: crlCA, svc: svc, clock: clk}
 }
 
-func issue(t *testing.T, ca *cardca.CA) *x509.Certificate {
+func issue(t testing.TB, ca *cardca.CA) *x509.Certificate {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -47,11 +47,11 @@ func (p *caParts) Close() error {
 // makes the CA and its endpoints. Its revocations make v drop the cached
 // CRL of the CA's distribution point.
 func buildCA(ctx context.Context, c config.CA, store cardca.Store, v *certverify.Verifier,
-	now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (p *caParts, err error) {
-	p = &caParts{}
+	now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (_ *caParts, err error) {
+	p := &caParts{}
 	defer func() {
 		if err != nil {
-			_ = p.Close()
+			_ = p.Close() // the token session and library, if opened
 		}
 	}()
 	certs, err := readCerts([]string{c.CertFile})

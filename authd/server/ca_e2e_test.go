@@ -3,18 +3,26 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 
 	"github.com/carespine/spineauth/authd/config"
 	"github.com/carespine/spineauth/authd/server"
@@ -30,7 +38,8 @@ import (
 // it, the certificate goes onto the token, `cardagent login` works against
 // authd, the certificate is renewed on the card, and once revoked the
 // login is refused as cert_revoked: through authd's own OCSP responder, and
-// through its own CRL when OCSP cannot be reached.
+// through its own CRL when OCSP cannot be reached. The OCSP variant signs
+// its answers with the delegated responder of the test PKI.
 
 // caRig is an in-process authd with a card CA, on a loopback listener.
 type caRig struct {
@@ -69,11 +78,11 @@ func newCARig(t *testing.T, name string, ocspBroken bool) *caRig {
 		t.Fatal(err)
 	}
 	url := "http://" + l.Addr().String()
-	responder := `""`
-	if ocspBroken {
-		responder = "http://" + freeAddr(t) + "/v1/pki/ocsp"
-	}
 	pki := testkeys.Dir()
+	responder, delegated := `""`, fmt.Sprintf("\n  ocsp_responder: {cert_file: %[1]s/ocsp.pem, key_file: %[1]s/ocsp.key}", pki)
+	if ocspBroken {
+		responder, delegated = "http://"+freeAddr(t)+"/v1/pki/ocsp", ""
+	}
 	y := fmt.Sprintf(`listen: 127.0.0.1:0
 audience: https://authd.test
 store: {path: %[1]s/authd.db}
@@ -99,8 +108,8 @@ ca:
     token: %[5]s
     key_id: %[6]s
     pin_file: %[7]s
-  public_url: %[8]s
-`, dir, pki, responder, hsmModule, caToken, hex.EncodeToString(softhsm.KeyID(testkeys.Cert(t, "subca"))), pinFile, url)
+  public_url: %[8]s%[9]s
+`, dir, pki, responder, hsmModule, caToken, hex.EncodeToString(softhsm.KeyID(testkeys.Cert(t, "subca"))), pinFile, url, delegated)
 	cfgPath := filepath.Join(dir, "authd.yaml")
 	if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
@@ -226,7 +235,10 @@ func TestCardLifecycleEndToEnd(t *testing.T) {
 			if st, code := call(t, "GET", r.url+"/v1/session", resp["session_token"].(string), nil, nil); st != 200 {
 				t.Fatalf("session: %d %s", st, code)
 			}
-			viaOCSP := r.metric(t, `authd_ocsp_responses_total{status="good"} 1`)
+			if !tc.ocspBroken {
+				r.checkDelegatedResponder(t, issued.Cert)
+			}
+			viaOCSP := r.metric(t, `authd_ocsp_responses_total{status="good"} 2`)
 			if viaOCSP == tc.ocspBroken {
 				t.Fatalf("OCSP good answers given: %v; want them only when OCSP is reachable", viaOCSP)
 			}
@@ -263,4 +275,101 @@ func TestCardLifecycleEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkDelegatedResponder asks authd's responder directly: the answer is
+// signed by the configured delegated responder, whose certificate it
+// carries.
+func (r *caRig) checkDelegatedResponder(t *testing.T, cert *x509.Certificate) {
+	t.Helper()
+	subca := testkeys.Cert(t, "subca")
+	req, err := ocsp.CreateRequest(cert, subca, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(r.url+"/v1/pki/ocsp", "application/ocsp-request", bytes.NewReader(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	der, _ := io.ReadAll(resp.Body)
+	ans, err := ocsp.ParseResponseForCert(der, cert, subca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans.Status != ocsp.Good || ans.Certificate == nil || !ans.Certificate.Equal(testkeys.Cert(t, "ocsp")) {
+		t.Fatalf("OCSP answer status %d, signer certificate %v; want good from the delegated responder", ans.Status, ans.Certificate != nil)
+	}
+}
+
+// TestCAKeySources: the CA key from a PEM file (development) serves a CRL
+// and issues; a key that is not the certificate's, and a wrong HSM PIN,
+// stop authd at start-up with errors that name the setting and never the
+// PIN.
+func TestCAKeySources(t *testing.T) {
+	pki := testkeys.Dir()
+	ctx := context.Background()
+	start := func(t *testing.T, caYAML string) (*server.Server, error) {
+		dir := t.TempDir()
+		cfg, err := config.Load(writeConfig(t, dir, "127.0.0.1:0", filepath.Join(dir, "authd.db"), caYAML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := server.New(ctx, cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
+		if err == nil {
+			t.Cleanup(func() { srv.Close() })
+		}
+		return srv, err
+	}
+
+	t.Run("PEM file", func(t *testing.T) {
+		srv, err := start(t, fmt.Sprintf("ca: {cert_file: %[1]s/subca.pem, key_file: %[1]s/subca.key, public_url: 'http://127.0.0.1:8089'}\n", pki))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/pki/crl", nil))
+		if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/pkix-crl" {
+			t.Fatalf("GET /v1/pki/crl: %d %s", rec.Code, rec.Header().Get("Content-Type"))
+		}
+		crl, err := x509.ParseRevocationList(rec.Body.Bytes())
+		if err != nil || crl.CheckSignatureFrom(testkeys.Cert(t, "subca")) != nil {
+			t.Fatalf("CRL: %v", err)
+		}
+		if err := registration.SeedDemo(ctx, srv.Store(), time.Now(), nil); err != nil {
+			t.Fatal(err)
+		}
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		issued, err := srv.CA().IssueCard(ctx, "555000000012", k.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := issued.Cert.OCSPServer; len(got) != 1 || got[0] != "http://127.0.0.1:8089/v1/pki/ocsp" {
+			t.Fatalf("OCSP URL %v", got)
+		}
+	})
+	t.Run("key of another certificate", func(t *testing.T) {
+		_, err := start(t, fmt.Sprintf("ca: {cert_file: %[1]s/subca.pem, key_file: %[1]s/root.key}\n", pki))
+		if err == nil || !strings.Contains(err.Error(), "ca.key_file") {
+			t.Fatalf("start with the root's key for the sub-CA: %v", err)
+		}
+	})
+	t.Run("wrong HSM PIN", func(t *testing.T) {
+		env := &softhsm.Env{Dir: filepath.Dir(hsmConf), ConfPath: hsmConf}
+		pin, _ := pkcs11.NewPIN(testPIN)
+		so, _ := pkcs11.NewPIN(testSOPIN)
+		if err := env.CreateToken(ctx, "ca-wrongpin", pin, so, testkeys.PEM(t, "subca.key"), testkeys.PEM(t, "subca.pem")); err != nil {
+			t.Fatal(err)
+		}
+		const wrong = "97531864"
+		t.Setenv("CA_TEST_PIN", wrong)
+		_, err := start(t, fmt.Sprintf("ca:\n  cert_file: %s/subca.pem\n  pkcs11: {module: %s, token: ca-wrongpin, key_id: %s, pin_env: CA_TEST_PIN}\n",
+			pki, hsmModule, hex.EncodeToString(softhsm.KeyID(testkeys.Cert(t, "subca")))))
+		if !errors.Is(err, pkcs11.ErrPINIncorrect) || !strings.Contains(err.Error(), "ca.pkcs11") {
+			t.Fatalf("start with a wrong HSM PIN: %v, want ErrPINIncorrect naming ca.pkcs11", err)
+		}
+		if strings.Contains(err.Error(), wrong) {
+			t.Fatalf("the error shows the PIN: %v", err)
+		}
+	})
 }

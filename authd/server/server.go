@@ -75,9 +75,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	s = &Server{cfg: cfg, log: opts.Logger}
+	built := s // "return nil, err" clears s before the deferred Close runs
 	defer func() {
 		if err != nil {
-			s.Close()
+			built.Close()
 		}
 	}()
 

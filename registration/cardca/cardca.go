@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/carespine/spineauth/registration"
 )
@@ -28,6 +29,8 @@ const (
 	DefaultValidity      = 2 * 365 * 24 * time.Hour
 	DefaultRenewalWindow = 90 * 24 * time.Hour
 	DefaultCRLValidity   = 24 * time.Hour
+	// maxCommonName is RFC 5280's ub-common-name.
+	maxCommonName = 64
 	// backdate is how far NotBefore lies before the time of issue, so that
 	// a relying party whose clock is a little behind accepts a new card.
 	backdate = 5 * time.Minute
@@ -86,6 +89,9 @@ type CA struct {
 	log    *slog.Logger
 
 	crlMu sync.Mutex // serialises CRL regeneration on this node
+
+	cacheMu sync.Mutex
+	lastCRL *registration.CRLRecord // guarded by cacheMu; the newest CRL this node served
 }
 
 // Reason is the stable code of a refusal.
@@ -108,6 +114,9 @@ const (
 	// ReasonKeyUnsupported: not an RSA (2048-4096 bits) or ECDSA (P-256,
 	// P-384) public key.
 	ReasonKeyUnsupported Reason = "key_unsupported"
+	// ReasonNameTooLong: "<uid>_<Name>" exceeds the 64 characters RFC 5280
+	// allows a common name; the registered name must be shortened.
+	ReasonNameTooLong Reason = "name_too_long"
 )
 
 // Error is a refusal with a stable Reason and a message safe to show.
@@ -221,16 +230,30 @@ func (ca *CA) IssueCard(ctx context.Context, uid string, pub crypto.PublicKey) (
 	if err != nil {
 		return nil, err
 	}
-	cert, rec, err := ca.sign(p, pub)
-	if err != nil {
-		return nil, err
-	}
-	card, err := registration.NewCard(cert, p.UID, rec.IssuedAt)
-	if err != nil {
-		return nil, err
-	}
-	rec.CardID = card.ID
-	if err := ca.store.RecordNewCard(ctx, card, rec); err != nil {
+	// The card ID is the serial's first 48 bits: across millions of cards
+	// two may meet (the store says ErrExists), so a clash gets a new
+	// serial, a few times.
+	var (
+		cert *x509.Certificate
+		rec  registration.IssuedCert
+		card registration.Card
+	)
+	for attempt := 1; ; attempt++ {
+		if cert, rec, err = ca.sign(p, pub); err != nil {
+			return nil, err
+		}
+		if card, err = registration.NewCard(cert, p.UID, rec.IssuedAt); err != nil {
+			return nil, err
+		}
+		rec.CardID = card.ID
+		err = ca.store.RecordNewCard(ctx, card, rec)
+		if err == nil {
+			break
+		}
+		if attempt < 3 && errors.Is(err, registration.ErrExists) && !errors.Is(err, registration.ErrKeyReused) {
+			ca.log.WarnContext(ctx, "card ID or serial taken; signing again with a new serial", "card_id", card.ID)
+			continue
+		}
 		return nil, ca.storeErr(err)
 	}
 	ca.log.InfoContext(ctx, "card certificate issued", "card_id", card.ID, "uid", p.UID,
@@ -384,6 +407,11 @@ func (ca *CA) sign(p *registration.Person, pub crypto.PublicKey) (*x509.Certific
 	if err := checkKey(pub); err != nil {
 		return nil, registration.IssuedCert{}, err
 	}
+	cn := p.UID + "_" + p.Name
+	if n := utf8.RuneCountInString(cn); n > maxCommonName {
+		return nil, registration.IssuedCert{}, refuse(ReasonNameTooLong, nil,
+			"the certificate name of %s would be %d characters; at most %d fit (RFC 5280 ub-common-name)", p.UID, n, maxCommonName)
+	}
 	ski, err := keyID(pub)
 	if err != nil {
 		return nil, registration.IssuedCert{}, refuse(ReasonKeyUnsupported, err, "cannot encode the public key")
@@ -403,7 +431,7 @@ func (ca *CA) sign(p *registration.Person, pub crypto.PublicKey) (*x509.Certific
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject: pkix.Name{Organization: []string{"nhs"}, OrganizationalUnit: []string{"People"},
-			CommonName: p.UID + "_" + p.Name},
+			CommonName: cn},
 		NotBefore:             now.Add(-backdate),
 		NotAfter:              notAfter,
 		BasicConstraintsValid: true,

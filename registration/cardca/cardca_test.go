@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -50,7 +51,7 @@ type fixture struct {
 	clock *clock
 }
 
-func newFixture(t *testing.T, edit func(*cardca.Config)) *fixture {
+func newFixture(t testing.TB, edit func(*cardca.Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	clk := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
@@ -62,6 +63,7 @@ func newFixture(t *testing.T, edit func(*cardca.Config)) *fixture {
 	for _, p := range []registration.Person{
 		{UID: "555000000021", Name: "Grace Hopper", Status: registration.PersonActive},
 		{UID: "555000000022", Name: "Sam Suspended", Status: registration.PersonSuspended},
+		{UID: "555000000023", Name: "Maximiliana Wolfeschlegelsteinhausenbergerdorff-Smith", Status: registration.PersonActive},
 	} {
 		if err := st.CreatePerson(ctx, p); err != nil {
 			t.Fatal(err)
@@ -86,7 +88,7 @@ func newFixture(t *testing.T, edit func(*cardca.Config)) *fixture {
 	return &fixture{ca: ca, store: st, clock: clk}
 }
 
-func newKey(t *testing.T, rsaKey bool) crypto.PublicKey {
+func newKey(t testing.TB, rsaKey bool) crypto.PublicKey {
 	t.Helper()
 	if rsaKey {
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -199,6 +201,7 @@ func TestIssueRefusals(t *testing.T) {
 		{"RSA-1024", "555000000021", small.Public(), cardca.ReasonKeyUnsupported, nil},
 		{"P-224", "555000000021", p224.Public(), cardca.ReasonKeyUnsupported, nil},
 		{"suspended person", "555000000022", newKey(t, false), cardca.ReasonPersonNotActive, nil},
+		{"name too long for a CN", "555000000023", newKey(t, false), cardca.ReasonNameTooLong, nil},
 		{"unknown person", "555000000029", newKey(t, false), "", registration.ErrNotFound},
 		{"malformed uid", "5550", newKey(t, false), "", registration.ErrInvalid},
 		{"private key", "555000000021", testkeys.Key(t, "card-555000000012-ec"), cardca.ReasonKeyUnsupported, nil},
@@ -429,6 +432,41 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	for name, cfg := range tests {
 		if _, err := cardca.New(context.Background(), cfg, st); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// clashingStore says the first card ID is taken, as a real clash of
+// 48-bit card IDs would.
+type clashingStore struct {
+	*registration.SQLite
+	clashes int
+}
+
+func (s *clashingStore) RecordNewCard(ctx context.Context, card registration.Card, cert registration.IssuedCert) error {
+	if s.clashes > 0 {
+		s.clashes--
+		return fmt.Errorf("card %s: %w", card.ID, registration.ErrExists)
+	}
+	return s.SQLite.RecordNewCard(ctx, card, cert)
+}
+
+func TestIssueRetriesACardIDClash(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	for clashes, wantOK := range map[int]bool{1: true, 2: true, 3: false} {
+		st := &clashingStore{SQLite: f.store, clashes: clashes}
+		ca, err := cardca.New(ctx, cardca.Config{Cert: testkeys.Cert(t, "subca"), Signer: testkeys.Key(t, "subca"),
+			CRLURL: "http://authd.test/v1/pki/crl", Now: f.clock.Now}, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ca.IssueCard(ctx, "555000000021", newKey(t, false))
+		if (err == nil) != wantOK {
+			t.Errorf("%d clashes: %v, want success %v", clashes, err, wantOK)
+		}
+		if !wantOK && !errors.Is(err, registration.ErrExists) {
+			t.Errorf("%d clashes: %v, want ErrExists", clashes, err)
 		}
 	}
 }

@@ -44,10 +44,18 @@ func (ca *CA) CRL(ctx context.Context) (*registration.CRLRecord, error) {
 
 // storedCRL returns the latest stored CRL (nil when none) and whether it
 // can be served as it is.
+//
+// The last CRL this node served is kept in memory: while the revocation
+// counter has not moved and the CRL is fresh, a request costs one read of
+// the counter, whatever the size of the CRL. (Another node may meanwhile
+// have issued a newer CRL with the same entries; either may be served.)
 func (ca *CA) storedCRL(ctx context.Context) (*registration.CRLRecord, bool, error) {
 	n, err := ca.store.Revocations(ctx, ca.issuer)
 	if err != nil {
 		return nil, false, fmt.Errorf("cardca: CRL: %w", err)
+	}
+	if c := ca.cachedCRL(); c != nil && ca.fresh(c, n) {
+		return c, true, nil
 	}
 	c, err := ca.store.LatestCRL(ctx, ca.issuer)
 	if errors.Is(err, registration.ErrNotFound) {
@@ -56,10 +64,32 @@ func (ca *CA) storedCRL(ctx context.Context) (*registration.CRLRecord, bool, err
 	if err != nil {
 		return nil, false, fmt.Errorf("cardca: CRL: %w", err)
 	}
-	now := ca.now()
-	fresh := c.Revocations == n && now.Before(c.ThisUpdate.Add(ca.cfg.CRLValidity/2)) &&
-		now.Before(c.NextUpdate) && !now.Before(c.ThisUpdate.Add(-time.Minute))
+	fresh := ca.fresh(c, n)
+	if fresh {
+		ca.cacheCRL(c)
+	}
 	return c, fresh, nil
+}
+
+// fresh reports whether c reflects n revocations and is young enough.
+func (ca *CA) fresh(c *registration.CRLRecord, n int64) bool {
+	now := ca.now()
+	return c.Revocations == n && now.Before(c.ThisUpdate.Add(ca.cfg.CRLValidity/2)) &&
+		now.Before(c.NextUpdate) && !now.Before(c.ThisUpdate.Add(-time.Minute))
+}
+
+func (ca *CA) cachedCRL() *registration.CRLRecord {
+	ca.cacheMu.Lock()
+	defer ca.cacheMu.Unlock()
+	return ca.lastCRL
+}
+
+func (ca *CA) cacheCRL(c *registration.CRLRecord) {
+	ca.cacheMu.Lock()
+	defer ca.cacheMu.Unlock()
+	if ca.lastCRL == nil || c.Number > ca.lastCRL.Number {
+		ca.lastCRL = c
+	}
 }
 
 // makeCRL signs and stores the CRL after latest (nil: the first).
@@ -116,5 +146,6 @@ func (ca *CA) makeCRL(ctx context.Context, latest *registration.CRLRecord) (*reg
 		return nil, err
 	}
 	ca.log.InfoContext(ctx, "CRL issued", "number", number, "entries", len(entries), "next_update", tmpl.NextUpdate)
+	ca.cacheCRL(&rec)
 	return &rec, nil
 }
