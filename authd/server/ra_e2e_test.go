@@ -198,9 +198,40 @@ func TestRAEndToEnd(t *testing.T) {
 		t.Fatalf("new user's session: %d %s", st, code)
 	}
 
-	// Cancel: revoked, and the new user's session ends at once.
+	// Wrong PINs, then an unlock: authorised and audited by authd, the PIN
+	// reset on the card with its SO PIN; the new PIN logs in.
+	for range 2 {
+		if _, stderr, err := cardagentLogin(t, url, niaCard, "999999"); err == nil || !strings.Contains(stderr, "PIN") {
+			t.Fatalf("wrong PIN: %v %s", err, stderr)
+		}
+	}
+	soFile, newPINFile := filepath.Join(t.TempDir(), "so"), filepath.Join(t.TempDir(), "newpin")
+	if err := os.WriteFile(soFile, []byte(testSOPIN), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const newPIN = "135790"
+	if err := os.WriteFile(newPINFile, []byte(newPIN), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runRactl(t, url, sponsor, "card", "unlock", issued.Card.ID, "--reason", "forgot PIN",
+		"--module", hsmModule, "--token", niaCard, "--so-pin-file", soFile, "--new-pin-file", newPINFile); code != 1 || !strings.Contains(errOut, "refused: activity_not_permitted") {
+		t.Fatalf("unlock by a sponsor: exit %d %s", code, errOut)
+	}
+	out = mustRactl(t, url, agent, "card", "unlock", issued.Card.ID, "--reason", "forgot PIN",
+		"--module", hsmModule, "--token", niaCard, "--so-pin-file", soFile, "--new-pin-file", newPINFile)
+	if !strings.Contains(out, "unlocked") {
+		t.Fatalf("unlock: %s", out)
+	}
+	if _, stderr, err := cardagentLogin(t, url, niaCard, testPIN); err == nil {
+		t.Fatalf("the old PIN still works after the reset: %s", stderr)
+	}
+	if _, stderr, err := cardagentLogin(t, url, niaCard, newPIN); err != nil {
+		t.Fatalf("login with the new PIN: %v %s", err, stderr)
+	}
+
+	// Cancel: revoked, and the new user's sessions end at once.
 	out = mustRactl(t, url, agent, "card", "cancel", issued.Card.ID, "--reason", "card lost", "--revocation-reason", "keyCompromise")
-	if !strings.Contains(out, "sessions ended: 1") {
+	if !strings.Contains(out, "sessions ended: 2") {
 		t.Fatalf("cancel: %s", out)
 	}
 	if st, code := call(t, "GET", url+"/v1/session", niaTok, nil, nil); st != 401 || code != "session_invalid" {
@@ -209,7 +240,7 @@ func TestRAEndToEnd(t *testing.T) {
 	// A fresh login is refused as revoked: through authd's OCSP responder
 	// on the first node, through its CRL on the second.
 	for _, node := range []string{url, url2} {
-		_, stderr, err := cardagentLogin(t, node, niaCard, testPIN)
+		_, stderr, err := cardagentLogin(t, node, niaCard, newPIN)
 		if err == nil || !strings.Contains(stderr, "cert_revoked") {
 			t.Fatalf("login at %s after cancellation: %v %s; want cert_revoked", node, err, stderr)
 		}
@@ -223,7 +254,8 @@ func TestRAEndToEnd(t *testing.T) {
 	out = mustRactl(t, url, agent, "person", "history", nia)
 	for _, want := range []string{"register_person done by 555000000013", "request_role_profile done",
 		"approve_role_profile denied by 555000000013", "approve_role_profile done by 555000000014",
-		"issue_card done", "login done by " + nia, "cancel_card done by 555000000013", "login denied by " + nia} {
+		"issue_card done", "login done by " + nia, "unlock_card denied by 555000000014", "unlock_card done by 555000000013",
+		"cancel_card done by 555000000013", "login denied by " + nia} {
 		if !strings.Contains(out, want) {
 			t.Errorf("history lacks %q:\n%s", want, out)
 		}
