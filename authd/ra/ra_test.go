@@ -422,3 +422,28 @@ func testRAConcurrentEdits(t *testing.T, r *rig) {
 		t.Fatalf("person after the race: %+v, %v", p, err)
 	}
 }
+
+// TestRASuspendEndsSessions: suspending a person ends their sessions at
+// once, and the edit is audited with its reason.
+func TestRASuspendEndsSessions(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	agent := r.session(carol, registration.DemoCarolAgentProfile, "CARD-CAROL")
+	bobSession := r.session(bob, registration.DemoBobTrustProfile, "CARD-BOB")
+	p := r.call("GET", "/v1/ra/people/"+bob, agent, nil)
+	r.want(p, 200, "")
+	version := p.body["version"]
+	r.want(r.call("PATCH", "/v1/ra/people/"+bob, agent, map[string]any{"version": version, "status": "suspended", "reason": "under investigation"}), 200, "")
+	tok, _ := sessions.ParseToken(bobSession)
+	if _, err := r.sess.Get(ctx, tok); !errors.Is(err, sessions.ErrNotFound) {
+		t.Fatalf("the suspended person's session survived: %v", err)
+	}
+	entries, err := r.store.AuditEntries(ctx, registration.AuditFilter{SubjectUID: bob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := entries[len(entries)-1]
+	if last.Action != "update_person" || last.Reason != "under investigation" || !strings.Contains(last.Details, `"status":"suspended"`) {
+		t.Fatalf("audit entry %+v", last)
+	}
+}
