@@ -24,11 +24,12 @@ import (
 // processes with the card CA, cardagent logging in with SoftHSM tokens,
 // and ractl driving the RA API.
 
-// raConfig writes an authd configuration with a card CA whose key is the
-// test PKI's sub-CA key file, on a fixed loopback address (the CA puts
-// it in the certificates' CRL and OCSP URLs). ocspResponder, if set,
+// raConfig writes an authd configuration on a fixed loopback address,
+// with the store section store (a YAML flow mapping) and, if withCA, a
+// card CA whose key is the test PKI's sub-CA key file (the CA puts the
+// address in the certificates' CRL and OCSP URLs). ocspResponder, if set,
 // overrides the certificates' OCSP URL (a dead one forces the CRL).
-func raConfig(t *testing.T, dir, addr, db string, withCA bool, ocspResponder string) string {
+func raConfig(t *testing.T, dir, addr, store string, withCA bool, ocspResponder string) string {
 	t.Helper()
 	pki := testkeys.Dir()
 	ca := ""
@@ -40,7 +41,7 @@ func raConfig(t *testing.T, dir, addr, db string, withCA bool, ocspResponder str
 	}
 	y := fmt.Sprintf(`listen: %[1]s
 audience: https://authd.test
-store: {path: %[2]s}
+store: %[2]s
 pdp: {decision_log: %[3]s/decisions.db}
 sessions: {backend: memory}
 log: {level: debug, format: text}
@@ -57,13 +58,16 @@ pki:
     key_usage: [digitalSignature]
     ext_key_usage: [1.3.6.1.5.5.7.3.2]
     required_policies: [1.3.6.1.4.1.58888.1.1.1]
-%[6]s`, addr, db, dir, pki, ocspResponder, ca)
+%[6]s`, addr, store, dir, pki, ocspResponder, ca)
 	path := filepath.Join(dir, "authd.yaml")
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
+
+// sqliteStore is the store section for a SQLite file.
+func sqliteStore(db string) string { return "{path: " + db + "}" }
 
 // tokenSeq keeps token labels unique within the test process (-count).
 var tokenSeq atomic.Int64
@@ -142,12 +146,12 @@ func TestRAEndToEnd(t *testing.T) {
 	db := filepath.Join(dir, "authd.db")
 	seedDB(t, db, time.Now())
 	addr := freeAddr(t)
-	url := startAuthd(t, raConfig(t, dir, addr, db, true, ""), addr)
+	url := startAuthd(t, raConfig(t, dir, addr, sqliteStore(db), true, ""), addr)
 	// A second node on the same database whose OCSP responder is
 	// unreachable: it must establish revocation from the CRL.
 	dir2 := t.TempDir()
 	addr2 := freeAddr(t)
-	url2 := startAuthd(t, raConfig(t, dir2, addr2, db, false, "http://"+freeAddr(t)+"/v1/pki/ocsp"), addr2)
+	url2 := startAuthd(t, raConfig(t, dir2, addr2, sqliteStore(db), false, "http://"+freeAddr(t)+"/v1/pki/ocsp"), addr2)
 
 	carolCard := makeToken(t, "ra-carol", "card-555000000013-rsa")
 	danCard := makeToken(t, "ra-dan", "card-555000000014-ec")

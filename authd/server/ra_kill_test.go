@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/carespine/spineauth/registration"
+	"github.com/carespine/spineauth/registration/pgtest"
 )
 
 // TestRAKillMidStream: authd is killed with SIGKILL while RA operations
@@ -23,11 +25,37 @@ import (
 // entry without its change), the chain verifies, and a restarted authd
 // carries on from it.
 func TestRAKillMidStream(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "authd.db")
-	seedDB(t, db, time.Now())
+	t.Run("SQLite", func(t *testing.T) {
+		dir := t.TempDir()
+		db := filepath.Join(dir, "authd.db")
+		seedDB(t, db, time.Now())
+		killMidStream(t, dir, sqliteStore(db), func() (registration.Store, error) {
+			return registration.OpenSQLite(context.Background(), db)
+		})
+	})
+	t.Run("PostgreSQL", func(t *testing.T) {
+		dir := t.TempDir()
+		dsn := pgtest.New(t).DSN(t)
+		dsnFile := filepath.Join(dir, "registration.dsn")
+		if err := os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		open := func() (registration.Store, error) { return registration.OpenPostgres(context.Background(), dsn) }
+		st, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := registration.SeedDemo(context.Background(), st, time.Now(), demoCards(t)); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		killMidStream(t, dir, "{driver: postgres, postgres: {dsn_file: "+dsnFile+", max_conns: 8}}", open)
+	})
+}
+
+func killMidStream(t *testing.T, dir, store string, open func() (registration.Store, error)) {
 	addr := freeAddr(t)
-	cfg := raConfig(t, dir, addr, db, false, "")
+	cfg := raConfig(t, dir, addr, store, false, "")
 	var out bytes.Buffer
 	cmd := exec.Command(filepath.Join(binDir, "authd"), "serve", "--config", cfg)
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -109,7 +137,7 @@ func TestRAKillMidStream(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	st, err := registration.OpenSQLite(ctx, db)
+	st, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +213,7 @@ func TestRAKillMidStream(t *testing.T) {
 		"org": "RZZ", "evidence": map[string]any{"document_type": "passport", "document_ref": "R1"}}); code != 201 {
 		t.Fatalf("register after restart: %d %s", code, body)
 	}
-	st, err = registration.OpenSQLite(ctx, db)
+	st, err = open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +259,7 @@ func post(c *http.Client, method, url, token string, body any) (int, string) {
 	return resp.StatusCode, buf.String()
 }
 
-func allAudit(st *registration.SQLite) ([]registration.AuditEntry, error) {
+func allAudit(st registration.Store) ([]registration.AuditEntry, error) {
 	var out []registration.AuditEntry
 	after := int64(0)
 	for {
