@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"net/http"
+	"strconv"
 
 	"github.com/carespine/spineauth/registration"
 	"github.com/carespine/spineauth/registration/cardca"
@@ -306,7 +307,12 @@ func (s *Service) audit(ctx context.Context, act *actor, r *http.Request, _ http
 	if e != nil {
 		return 0, nil, e
 	}
-	if _, e := s.decide(ctx, act, "read_audit", target{}); e != nil {
+	d, e := s.decide(ctx, act, "read_audit", target{})
+	if e != nil {
+		return 0, nil, e
+	}
+	// The read is recorded before the head is read, so the page shows it.
+	if e := s.auditRead(ctx, act, d, "read_audit", "", details(map[string]string{"after": strconv.FormatInt(after, 10)})); e != nil {
 		return 0, nil, e
 	}
 	head, err := s.d.Store.AuditHead(ctx)

@@ -10,7 +10,9 @@
 // profile; a refusal answers 403 with the policy's reason codes. Every
 // action, allowed or refused, is audited: an allowed change and its audit
 // entry are written in one store transaction (registration.RA), a refusal
-// is appended on its own.
+// is appended on its own, and a read of personal data (a record, a
+// history, a search, the pending list, the audit trail) is answered only
+// once its entry is written.
 //
 // It must not: act without a policy decision (an error evaluating the
 // policy refuses); trust the caller for facts it can look up (the actor's

@@ -99,13 +99,18 @@ func (s *Service) findPeople(ctx context.Context, act *actor, r *http.Request, _
 	if e != nil {
 		return 0, nil, e
 	}
-	if _, e := s.decide(ctx, act, "find_people", target{}); e != nil {
+	d, e := s.decide(ctx, act, "find_people", target{})
+	if e != nil {
 		return 0, nil, e
 	}
 	// Only people of the actor's own organisation are listed.
-	people, err := s.d.Store.FindPeople(ctx, registration.PersonFilter{Name: r.URL.Query().Get("name"), ODS: act.profile.ODS, Limit: int(limit)})
+	name := r.URL.Query().Get("name")
+	people, err := s.d.Store.FindPeople(ctx, registration.PersonFilter{Name: name, ODS: act.profile.ODS, Limit: int(limit)})
 	if err != nil {
 		return 0, nil, storeError(err, "the search")
+	}
+	if e := s.auditRead(ctx, act, d, "find_people", "", details(map[string]string{"name": name, "found": itoa(len(people))})); e != nil {
+		return 0, nil, e
 	}
 	out := make([]PersonView, 0, len(people))
 	for i := range people {
@@ -119,10 +124,18 @@ func (s *Service) viewPerson(ctx context.Context, act *actor, r *http.Request, _
 	if e != nil {
 		return 0, nil, e
 	}
-	if _, e := s.decide(ctx, act, "view_person", t); e != nil {
+	d, e := s.decide(ctx, act, "view_person", t)
+	if e != nil {
 		return 0, nil, e
 	}
-	return s.personDetail(ctx, t.UID, http.StatusOK)
+	status, body, e := s.personDetail(ctx, t.UID, http.StatusOK)
+	if e != nil {
+		return 0, nil, e
+	}
+	if e := s.auditRead(ctx, act, d, "view_person", t.UID, ""); e != nil {
+		return 0, nil, e
+	}
+	return status, body, nil
 }
 
 // UpdateRequest is the body of PATCH /v1/ra/people/{uid}: the version
@@ -186,7 +199,8 @@ func (s *Service) history(ctx context.Context, act *actor, r *http.Request, _ ht
 	if e != nil {
 		return 0, nil, e
 	}
-	if _, e := s.decide(ctx, act, "person_history", t); e != nil {
+	d, e := s.decide(ctx, act, "person_history", t)
+	if e != nil {
 		return 0, nil, e
 	}
 	entries, err := s.d.Store.AuditEntries(ctx, registration.AuditFilter{SubjectUID: t.UID, AfterSeq: after, Limit: 1000})
@@ -201,6 +215,9 @@ func (s *Service) history(ctx context.Context, act *actor, r *http.Request, _ ht
 	if pe != nil {
 		return 0, nil, pe
 	}
+	if e := s.auditRead(ctx, act, d, "person_history", t.UID, ""); e != nil {
+		return 0, nil, e
+	}
 	return http.StatusOK, map[string]any{"person": person, "events": out}, nil
 }
 
@@ -214,4 +231,14 @@ func (s *Service) endUserSessions(ctx context.Context, uid, why string) {
 		return
 	}
 	s.log.InfoContext(ctx, "sessions ended", "uid", uid, "why", why, "count", n)
+}
+
+// auditRead records that RA staff read personal data (a person's record
+// or history, a search, the pending list, the audit trail). The answer is
+// sent only once the record is written: no read goes unaudited.
+func (s *Service) auditRead(ctx context.Context, act *actor, d *decision, action, subject, det string) *Error {
+	if _, err := s.d.Store.AppendAudit(ctx, s.entry(act, d, action, subject, "", "", det)); err != nil {
+		return storeError(err, "the audit trail")
+	}
+	return nil
 }

@@ -170,12 +170,16 @@ func (s *Service) profileAnswer(ctx context.Context, id, requestedBy string) (in
 }
 
 func (s *Service) pending(ctx context.Context, act *actor, _ *http.Request, _ http.ResponseWriter) (int, any, *Error) {
-	if _, e := s.decide(ctx, act, "list_pending", target{}); e != nil {
+	d, e := s.decide(ctx, act, "list_pending", target{})
+	if e != nil {
 		return 0, nil, e
 	}
 	rps, err := s.d.Store.PendingRoleProfiles(ctx, act.profile.ODS)
 	if err != nil {
 		return 0, nil, storeError(err, "the pending role profiles")
+	}
+	if e := s.auditRead(ctx, act, d, "list_pending", "", ""); e != nil {
+		return 0, nil, e
 	}
 	out := make([]RoleProfileView, 0, len(rps))
 	for _, rp := range rps {
