@@ -23,10 +23,14 @@ func (s *Service) auditLogin(ctx context.Context, sess *sessions.Session) error 
 	return err
 }
 
-// auditRefusal records a refused login: the code, and the user the
-// certificate claimed and the card, as far as the protocol got. A
-// failure to record it is logged; the answer is a refusal anyway.
-func (s *Service) auditRefusal(ctx context.Context, err error, uid, cardID, workstation string) {
+// auditRefusal records a refused login: the code, the card as far as the
+// protocol got, and the user the certificate names. That user is the
+// entry's subject (it shows in their history) only if the certificate is
+// genuine (its path verified, or it was revoked by the CA); otherwise
+// anyone could write a certificate naming them, and the claim is kept in
+// the details only. A failure to record it is logged; the answer is a
+// refusal anyway.
+func (s *Service) auditRefusal(ctx context.Context, err error, uid string, genuine bool, cardID, workstation string) {
 	if s.deps.Audit == nil {
 		return
 	}
@@ -36,12 +40,16 @@ func (s *Service) auditRefusal(ctx context.Context, err error, uid, cardID, work
 		code = string(e.Code)
 	}
 	a := registration.AuditEntry{
-		At: s.deps.Now(), ActorUID: uid, Action: "login", Outcome: registration.AuditDenied, SubjectUID: uid,
-		Target: cardID, Reason: code,
+		At: s.deps.Now(), Action: "login", Outcome: registration.AuditDenied, Target: cardID, Reason: code,
 	}
+	if genuine {
+		a.ActorUID, a.SubjectUID = uid, uid
+	}
+	det := map[string]string{"claimed_uid": uid}
 	if workstationPattern.MatchString(workstation) {
-		a.Details = auditDetails(map[string]string{"workstation": workstation})
+		det["workstation"] = workstation
 	}
+	a.Details = auditDetails(det)
 	if _, aerr := s.deps.Audit.AppendAudit(context.WithoutCancel(ctx), a); aerr != nil {
 		s.log.ErrorContext(ctx, "login refusal could not be audited", "code", code, "err", aerr)
 	}

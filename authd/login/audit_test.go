@@ -29,6 +29,12 @@ func TestLoginsAudited(t *testing.T) {
 	if w := e.post(t, revoked); w.Code != http.StatusUnauthorized {
 		t.Fatalf("revoked card: %d %s", w.Code, w.Body)
 	}
+	// A certificate from another CA names Fred: the claim is kept, but it
+	// is not put in Fred's history.
+	foreign := e.request(t, e.challenge(t), "card-foreign", signPKCS1)
+	if w := e.post(t, foreign); w.Code != http.StatusUnauthorized {
+		t.Fatalf("foreign card: %d %s", w.Code, w.Body)
+	}
 	junk := e.do("POST", "/v1/login", []byte(`{"challenge_id":"nope"}`))
 	if junk.Code != http.StatusBadRequest {
 		t.Fatalf("malformed login: %d", junk.Code)
@@ -38,10 +44,10 @@ func TestLoginsAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 2 {
-		t.Fatalf("%d audit entries, want 2: %+v", len(entries), entries)
+	if len(entries) != 3 {
+		t.Fatalf("%d audit entries, want 3: %+v", len(entries), entries)
 	}
-	ok, bad := entries[0], entries[1]
+	ok, bad, forged := entries[0], entries[1], entries[2]
 	var details map[string]string
 	if err := json.Unmarshal([]byte(ok.Details), &details); err != nil {
 		t.Fatal(err)
@@ -52,6 +58,10 @@ func TestLoginsAudited(t *testing.T) {
 	}
 	if bad.Action != "login" || bad.Outcome != registration.AuditDenied || bad.Reason != "cert_revoked" || bad.SubjectUID != "555000000092" {
 		t.Fatalf("refusal entry %+v", bad)
+	}
+	if forged.Reason != "cert_untrusted" || forged.SubjectUID != "" || forged.ActorUID != "" ||
+		forged.Details != `{"claimed_uid":"555000000094","workstation":"ws-0042.ward7"}` {
+		t.Fatalf("untrusted certificate's entry %+v", forged)
 	}
 	if _, err := st.VerifyAudit(ctx); err != nil {
 		t.Fatal(err)

@@ -207,11 +207,11 @@ func (s *Service) Login(ctx context.Context, req *Request) (resp *Response, err 
 	defer func() { s.deps.Metrics.observeLogin(err, s.deps.Now().Sub(start)) }()
 	// What the audit record of a refusal can say: set as the protocol
 	// learns it.
-	var audited bool
+	var audited, genuine bool
 	var claimedUID, cardID string
 	defer func() {
 		if err != nil && audited {
-			s.auditRefusal(ctx, err, claimedUID, cardID, req.WorkstationID)
+			s.auditRefusal(ctx, err, claimedUID, genuine, cardID, req.WorkstationID)
 		}
 	}()
 
@@ -250,8 +250,12 @@ func (s *Service) Login(ctx context.Context, req *Request) (resp *Response, err 
 	}
 	// 3. Chain and revocation.
 	if _, err := s.deps.Verifier.Verify(ctx, leaf, chain); err != nil {
-		return nil, certRefusal(err)
+		e := certRefusal(err)
+		// A revoked certificate was issued by the CA: its subject is real.
+		genuine = e.Code == CodeCertRevoked
+		return nil, e
 	}
+	genuine = true
 	// 4. Card, owner and role profiles.
 	user, card, profiles, lerr := s.lookup(ctx, leaf, now)
 	if lerr != nil {
