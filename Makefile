@@ -27,7 +27,9 @@ FUZZ_TARGETS = \
 	./cardagent:FuzzDecodeAnswer \
 	./cardagent:FuzzParseRoleRequest \
 	./cardagent:FuzzParseEventsQuery \
-	./cardagent:FuzzPickRole
+	./cardagent:FuzzPickRole \
+	./authd/ra:FuzzRARequest \
+	./registration:FuzzAuditChain
 
 .PHONY: all setup run test vet unit policy-coverage fuzz-short fuzz bench bench-pdp testkeys
 
@@ -73,3 +75,15 @@ testkeys:
 .PHONY: bench-pdp
 bench-pdp:
 	@bash scripts/pdpbench/run.sh
+
+# The latency worlds only (no side by side), each size on SQLite and on
+# PostgreSQL (127.0.0.1:5432, database test, a schema per world; PG_DSN
+# names another) in the same run: 10^4 and 10^6 relationships.
+.PHONY: bench-pdp-pg bench-pdp-pg-10m
+bench-pdp-pg:
+	@COMPARE=0 STORES="sqlite postgres" SCALE_RELS="10000 1000000" bash scripts/pdpbench/run.sh
+
+# The same at 10^7 relationships (each world takes minutes to load and
+# some GB of disk).
+bench-pdp-pg-10m:
+	@COMPARE=0 STORES="sqlite postgres" SCALE_RELS="10000000" RELS_MAX=10000000 bash scripts/pdpbench/run.sh

@@ -28,6 +28,16 @@ const (
 	DemoDanTrustProfile      = "555000001401" // Privacy Officer at RZZ
 	DemoDanPracticeProfile   = "555000001402" // Privacy Officer at Y12345
 	DemoDanPendingProfile    = "555000001403" // Caldicott Guardian at RZZ, pending
+	DemoDanSponsorProfile    = "555000001404" // sponsor (B1300) at RZZ
+	DemoSamSponsorProfile    = "555000001501" // sponsor (B1300) at Y12345
+	DemoLeeUnlockProfile     = "555000001601" // local smartcard administrator (B1615) at RZZ
+)
+
+// Demo RA staff without cards (log in through sessions made by tests).
+const (
+	DemoRAManagerUID      = "555000000010" // Priya Shah, RA manager at RZZ
+	DemoSponsorUID        = "555000000015" // Sam Patel, sponsor at Y12345
+	DemoSmartcardAdminUID = "555000000016" // Lee Grant, local smartcard administrator at RZZ
 )
 
 const (
@@ -55,7 +65,7 @@ type demoProfile struct {
 // test PKI, the users 555000000090-99 who hold its negative cards (each
 // with an ordinary nurse profile, so that a login with their card fails on
 // the certificate or the card, never for want of a role), and an RA
-// manager without a card.
+// manager, a sponsor and a local smartcard administrator without cards.
 func demoPeople() []demoPerson {
 	const (
 		clinician = "S8000:G8000:R8000"
@@ -65,6 +75,8 @@ func demoPeople() []demoPerson {
 		caldicott = "S8002:G8002:R5105"
 		raManager = "S8003:G8003:R5080"
 		raAgent   = "S8003:G8003:R5090"
+		sponsor   = "S8003:G8003:R5085"
+		unlocker  = "S8003:G8003:R5095"
 	)
 	clinical := []string{"B0020", "B0082", "B0168", "B0264", "B0370", "B0825", "B8028"}
 	nursing := []string{"B0082", "B0168", "B0264", "B0370"}
@@ -93,6 +105,13 @@ func demoPeople() []demoPerson {
 			{id: DemoDanPracticeProfile, ods: DemoPracticeODS, jobRole: privacy, activities: []string{"B0011", "B0015", "B0016"}},
 			{id: DemoDanPendingProfile, ods: DemoTrustODS, jobRole: caldicott,
 				activities: []string{"B0011", "B0015", "B0016", "B0058"}, status: RoleProfilePending},
+			{id: DemoDanSponsorProfile, ods: DemoTrustODS, jobRole: sponsor, activities: []string{"B1300"}},
+		}},
+		{uid: DemoSponsorUID, name: "Sam Patel", profiles: []demoProfile{
+			{id: DemoSamSponsorProfile, ods: DemoPracticeODS, jobRole: sponsor, activities: []string{"B1300"}},
+		}},
+		{uid: DemoSmartcardAdminUID, name: "Lee Grant", profiles: []demoProfile{
+			{id: DemoLeeUnlockProfile, ods: DemoTrustODS, jobRole: unlocker, activities: []string{"B1615"}},
 		}},
 	}
 	negative := []struct {

@@ -28,7 +28,7 @@ type SQLite struct {
 
 var _ Store = (*SQLite)(nil)
 
-// Option configures OpenSQLite (and, later, the other backends).
+// Option configures OpenSQLite and OpenPostgres.
 type Option func(*options)
 
 type options struct {
@@ -36,6 +36,10 @@ type options struct {
 	log         *slog.Logger
 	busyTimeout time.Duration
 	readers     int
+
+	// PostgreSQL's pool (postgres.go).
+	maxConns, maxIdle int
+	connMaxLifetime   time.Duration
 }
 
 // WithClock sets the clock used for timestamps a caller leaves zero and

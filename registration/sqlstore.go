@@ -32,8 +32,14 @@ type sqlStore struct {
 	// now is the clock for timestamps a caller leaves zero.
 	now func() time.Time
 	// classify returns ErrExists or ErrInvalid for a constraint violation
-	// and nil for anything else.
+	// (ErrConflict for a transaction aborted by a concurrent one) and nil
+	// for anything else.
 	classify func(error) error
+	// retryable, if set, reports whether a failed write transaction was
+	// aborted only because of a concurrent one (PostgreSQL's deadlock and
+	// serialization failures); write runs it again up to maxRetries times.
+	retryable  func(error) bool
+	maxRetries int
 
 	closeOnce sync.Once
 }
@@ -123,24 +129,81 @@ func (s *sqlStore) Close() error {
 }
 
 // write runs fn in a transaction on the write pool and commits it; any
-// error rolls it back, so no write is ever half done.
-func (s *sqlStore) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) (err error) {
+// error rolls it back, so no write is ever half done. A transaction the
+// database aborted because of a concurrent one (see retryable) is run
+// again, from the start, a few times; fn must therefore not change
+// anything outside the transaction.
+//
+// If ctx carries a pending audit entry (WithAudit) not yet written, each
+// attempt locks the audit head first and appends the entry after fn, so
+// the change and its record commit together.
+func (s *sqlStore) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	pending := pendingAudit(ctx)
+	var entry AuditEntry
+	if pending != nil {
+		var ok bool
+		if entry, ok = pending.claim(); !ok {
+			pending = nil
+		}
+	}
+	var committed *AuditEntry
+	if pending != nil {
+		defer func() { pending.release(committed) }()
+	}
+	for attempt := 0; ; attempt++ {
+		e := entry
+		var audit *AuditEntry
+		if pending != nil {
+			audit = &e
+		}
+		err := s.inTx(ctx, fn, audit)
+		if err == nil {
+			committed = audit
+			return nil
+		}
+		headRace := errors.Is(err, errAuditHeadRace) && attempt < 3
+		if !headRace && (s.retryable == nil || attempt >= s.maxRetries || !s.retryable(err) || ctx.Err() != nil) {
+			return s.wrap(op, err)
+		}
+		// A short, growing pause so that the transactions that collided
+		// do not collide again at once.
+		select {
+		case <-ctx.Done():
+			return s.wrap(op, err)
+		case <-time.After(time.Duration(attempt+1) * 2 * time.Millisecond):
+		}
+	}
+}
+
+// inTx runs fn in one transaction and commits it, or rolls it back and
+// returns the error as it came. With audit, it locks the audit head before
+// fn and appends audit (filling in its sequence number and hashes) after.
+func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error, audit *AuditEntry) (err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return s.wrap(op, err)
+		return err
 	}
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()
 		}
 	}()
+	var seq int64
+	var prev string
+	if audit != nil {
+		if seq, prev, err = s.lockAuditHead(ctx, tx); err != nil {
+			return err
+		}
+	}
 	if err := fn(tx); err != nil {
-		return s.wrap(op, err)
+		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return s.wrap(op, err)
+	if audit != nil {
+		if err := insertAudit(ctx, tx, audit, seq, prev); err != nil {
+			return err
+		}
 	}
-	return nil
+	return tx.Commit()
 }
 
 // wrap adds the operation to err. An error that is already one of the
@@ -194,8 +257,17 @@ func (s *sqlStore) stamp() time.Time { return normTime(s.now()) }
 
 // CreatePerson implements Store.
 func (s *sqlStore) CreatePerson(ctx context.Context, p Person) error {
+	p, err := s.preparePerson(p)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, "create person", func(tx *sql.Tx) error { return createPersonTx(ctx, tx, p) })
+}
+
+// preparePerson fills in and checks a new person as CreatePerson stores it.
+func (s *sqlStore) preparePerson(p Person) (Person, error) {
 	if p.Version != 0 {
-		return invalid("version", "must be 0 for a new person")
+		return p, invalid("version", "must be 0 for a new person")
 	}
 	p.Version = 1
 	if p.CreatedAt.IsZero() {
@@ -205,24 +277,24 @@ func (s *sqlStore) CreatePerson(ctx context.Context, p Person) error {
 		p.UpdatedAt = p.CreatedAt
 	}
 	p.CreatedAt, p.UpdatedAt = normTime(p.CreatedAt), normTime(p.UpdatedAt)
-	if err := p.Validate(); err != nil {
+	return p, p.Validate()
+}
+
+// createPersonTx inserts p, prepared by preparePerson.
+func createPersonTx(ctx context.Context, tx *sql.Tx, p Person) error {
+	dup, err := exists(ctx, tx, personExistsSQL, p.UID)
+	if err != nil {
 		return err
 	}
-	return s.write(ctx, "create person", func(tx *sql.Tx) error {
-		dup, err := exists(ctx, tx, personExistsSQL, p.UID)
-		if err != nil {
-			return err
-		}
-		if dup {
-			return fmt.Errorf("registration: person %s: %w", p.UID, ErrExists)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO people
-			(uid, name, status, version, created_at_us, updated_at_us)
-			VALUES ($1, $2, $3, $4, $5, $6)`,
-			p.UID, p.Name, string(p.Status), p.Version,
-			toMicros(p.CreatedAt), toMicros(p.UpdatedAt))
-		return err
-	})
+	if dup {
+		return fmt.Errorf("registration: person %s: %w", p.UID, ErrExists)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO people
+		(uid, name, status, version, created_at_us, updated_at_us)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		p.UID, p.Name, string(p.Status), p.Version,
+		toMicros(p.CreatedAt), toMicros(p.UpdatedAt))
+	return err
 }
 
 const personSQL = `SELECT uid, name, status, version, created_at_us, updated_at_us

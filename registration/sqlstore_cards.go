@@ -12,37 +12,46 @@ const cardColumns = `id, uid, cert_serial, cert_fingerprint, cert_not_after_us, 
 
 // CreateCard implements Store.
 func (s *sqlStore) CreateCard(ctx context.Context, c Card) error {
+	c, err := s.prepareCard(c)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, "create card", func(tx *sql.Tx) error { return createCardTx(ctx, tx, c) })
+}
+
+// prepareCard fills in and checks a new card.
+func (s *sqlStore) prepareCard(c Card) (Card, error) {
 	if c.IssuedAt.IsZero() {
 		c.IssuedAt = s.stamp()
 	}
 	c.IssuedAt, c.CertNotAfter = normTime(c.IssuedAt), normTime(c.CertNotAfter)
-	if err := c.Validate(); err != nil {
+	return c, c.Validate()
+}
+
+// createCardTx inserts c, prepared by prepareCard.
+func createCardTx(ctx context.Context, tx *sql.Tx, c Card) error {
+	fp := hex.EncodeToString(c.CertFingerprint[:])
+	dup, err := exists(ctx, tx, `SELECT 1 FROM cards WHERE id = $1`, c.ID)
+	if err != nil {
 		return err
 	}
-	fp := hex.EncodeToString(c.CertFingerprint[:])
-	return s.write(ctx, "create card", func(tx *sql.Tx) error {
-		dup, err := exists(ctx, tx, `SELECT 1 FROM cards WHERE id = $1`, c.ID)
-		if err != nil {
-			return err
-		}
-		if dup {
-			return fmt.Errorf("registration: card %s: %w", c.ID, ErrExists)
-		}
-		dup, err = exists(ctx, tx, `SELECT 1 FROM cards WHERE cert_fingerprint = $1`, fp)
-		if err != nil {
-			return err
-		}
-		if dup {
-			return fmt.Errorf("registration: card %s: another card has the same certificate: %w", c.ID, ErrExists)
-		}
-		if err := mustExist(ctx, tx, "uid", "person", personExistsSQL, c.UID); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO cards (`+cardColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			c.ID, c.UID, c.CertSerial, fp, toMicros(c.CertNotAfter), string(c.Status), toMicros(c.IssuedAt))
+	if dup {
+		return fmt.Errorf("registration: card %s: %w", c.ID, ErrExists)
+	}
+	dup, err = exists(ctx, tx, `SELECT 1 FROM cards WHERE cert_fingerprint = $1`, fp)
+	if err != nil {
 		return err
-	})
+	}
+	if dup {
+		return fmt.Errorf("registration: card %s: another card has the same certificate: %w", c.ID, ErrExists)
+	}
+	if err := mustExist(ctx, tx, "uid", "person", personExistsSQL, c.UID); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO cards (`+cardColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		c.ID, c.UID, c.CertSerial, fp, toMicros(c.CertNotAfter), string(c.Status), toMicros(c.IssuedAt))
+	return err
 }
 
 // The card reads. cardsOfSQL starts from people so that one statement
@@ -143,22 +152,26 @@ func (s *sqlStore) SetCardStatus(ctx context.Context, id string, st CardStatus) 
 	if !st.Valid() {
 		return invalid("status", "must be active, suspended or cancelled")
 	}
-	return s.write(ctx, "set card status", func(tx *sql.Tx) error {
-		var cur string
-		err := tx.QueryRowContext(ctx, `SELECT status FROM cards WHERE id = $1`, id).Scan(&cur)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("registration: card %s: %w", id, ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		if !cardTransitionOK(CardStatus(cur), st) {
-			return fmt.Errorf("registration: card %s is %s and cannot become %s: %w", id, cur, st, ErrConflict)
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE cards SET status = $1 WHERE id = $2 AND status = $3`, string(st), id, cur)
-		if err != nil {
-			return err
-		}
-		return oneRow(res, "card "+id)
-	})
+	return s.write(ctx, "set card status", func(tx *sql.Tx) error { return setCardStatusTx(ctx, tx, id, st) })
+}
+
+// setCardStatusTx is SetCardStatus's transaction, for arguments it has
+// checked.
+func setCardStatusTx(ctx context.Context, tx *sql.Tx, id string, st CardStatus) error {
+	var cur string
+	err := tx.QueryRowContext(ctx, `SELECT status FROM cards WHERE id = $1`, id).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("registration: card %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	if !cardTransitionOK(CardStatus(cur), st) {
+		return fmt.Errorf("registration: card %s is %s and cannot become %s: %w", id, cur, st, ErrConflict)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE cards SET status = $1 WHERE id = $2 AND status = $3`, string(st), id, cur)
+	if err != nil {
+		return err
+	}
+	return oneRow(res, "card "+id)
 }

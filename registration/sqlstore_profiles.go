@@ -14,6 +14,15 @@ const roleProfileColumns = `id, uid, ods, job_role, start_us, end_us, status, ap
 
 // CreateRoleProfile implements Store.
 func (s *sqlStore) CreateRoleProfile(ctx context.Context, rp RoleProfile) error {
+	rp, err := s.prepareRoleProfile(rp)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, "create role profile", func(tx *sql.Tx) error { return createRoleProfileTx(ctx, tx, rp) })
+}
+
+// prepareRoleProfile fills in and checks a new role profile.
+func (s *sqlStore) prepareRoleProfile(rp RoleProfile) (RoleProfile, error) {
 	if rp.CreatedAt.IsZero() {
 		rp.CreatedAt = s.stamp()
 	}
@@ -22,42 +31,42 @@ func (s *sqlStore) CreateRoleProfile(ctx context.Context, rp RoleProfile) error 
 		rp.End = normTime(rp.End)
 	}
 	rp.Activities, rp.Workgroups = sortedCopy(rp.Activities), sortedCopy(rp.Workgroups)
-	if err := rp.Validate(); err != nil {
+	return rp, rp.Validate()
+}
+
+// createRoleProfileTx inserts rp, prepared by prepareRoleProfile.
+func createRoleProfileTx(ctx context.Context, tx *sql.Tx, rp RoleProfile) error {
+	dup, err := exists(ctx, tx, `SELECT 1 FROM role_profiles WHERE id = $1`, rp.ID)
+	if err != nil {
 		return err
 	}
-	return s.write(ctx, "create role profile", func(tx *sql.Tx) error {
-		dup, err := exists(ctx, tx, `SELECT 1 FROM role_profiles WHERE id = $1`, rp.ID)
-		if err != nil {
+	if dup {
+		return fmt.Errorf("registration: role profile %s: %w", rp.ID, ErrExists)
+	}
+	if err := mustExist(ctx, tx, "uid", "person", personExistsSQL, rp.UID); err != nil {
+		return err
+	}
+	if err := mustExist(ctx, tx, "ods", "organisation", orgExistsSQL, rp.ODS); err != nil {
+		return err
+	}
+	if rp.ApprovedBy != "" {
+		if err := mustExist(ctx, tx, "approved_by", "person", personExistsSQL, rp.ApprovedBy); err != nil {
 			return err
 		}
-		if dup {
-			return fmt.Errorf("registration: role profile %s: %w", rp.ID, ErrExists)
-		}
-		if err := mustExist(ctx, tx, "uid", "person", personExistsSQL, rp.UID); err != nil {
-			return err
-		}
-		if err := mustExist(ctx, tx, "ods", "organisation", orgExistsSQL, rp.ODS); err != nil {
-			return err
-		}
-		if rp.ApprovedBy != "" {
-			if err := mustExist(ctx, tx, "approved_by", "person", personExistsSQL, rp.ApprovedBy); err != nil {
-				return err
-			}
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO role_profiles (`+roleProfileColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			rp.ID, rp.UID, rp.ODS, rp.JobRole, toMicros(rp.Start), nullMicros(rp.End),
-			string(rp.Status), nullString(rp.ApprovedBy), toMicros(rp.CreatedAt))
-		if err != nil {
-			return err
-		}
-		if err := insertAll(ctx, tx, `INSERT INTO role_profile_activities (role_profile_id, activity) VALUES ($1, $2)`,
-			rp.ID, rp.Activities); err != nil {
-			return err
-		}
-		return insertAll(ctx, tx, `INSERT INTO role_profile_workgroups (role_profile_id, workgroup) VALUES ($1, $2)`,
-			rp.ID, rp.Workgroups)
-	})
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO role_profiles (`+roleProfileColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		rp.ID, rp.UID, rp.ODS, rp.JobRole, toMicros(rp.Start), nullMicros(rp.End),
+		string(rp.Status), nullString(rp.ApprovedBy), toMicros(rp.CreatedAt))
+	if err != nil {
+		return err
+	}
+	if err := insertAll(ctx, tx, `INSERT INTO role_profile_activities (role_profile_id, activity) VALUES ($1, $2)`,
+		rp.ID, rp.Activities); err != nil {
+		return err
+	}
+	return insertAll(ctx, tx, `INSERT INTO role_profile_workgroups (role_profile_id, workgroup) VALUES ($1, $2)`,
+		rp.ID, rp.Workgroups)
 }
 
 func insertAll(ctx context.Context, tx *sql.Tx, query, id string, values []string) error {
@@ -250,35 +259,41 @@ func (s *sqlStore) SetRoleProfileStatus(ctx context.Context, id string, st RoleP
 		}
 	}
 	return s.write(ctx, "set role profile status", func(tx *sql.Tx) error {
-		var holder, cur string
-		err := tx.QueryRowContext(ctx, `SELECT uid, status FROM role_profiles WHERE id = $1`, id).Scan(&holder, &cur)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("registration: role profile %s: %w", id, ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		from := RoleProfileStatus(cur)
-		if !roleProfileTransitionOK(from, st) {
-			return fmt.Errorf("registration: role profile %s is %s and cannot become %s: %w", id, from, st, ErrConflict)
-		}
-		if approvedBy != "" {
-			if err := checkApprover(st, approvedBy, holder); err != nil {
-				return err
-			}
-			if err := mustExist(ctx, tx, "approved_by", "person", personExistsSQL, approvedBy); err != nil {
-				return err
-			}
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE role_profiles
-			SET status = $1, approved_by = COALESCE($2, approved_by)
-			WHERE id = $3 AND status = $4`,
-			string(st), nullString(approvedBy), id, cur)
-		if err != nil {
-			return err
-		}
-		return oneRow(res, "role profile "+id)
+		return setRoleProfileStatusTx(ctx, tx, id, st, approvedBy)
 	})
+}
+
+// setRoleProfileStatusTx is SetRoleProfileStatus's transaction, for
+// arguments it has checked.
+func setRoleProfileStatusTx(ctx context.Context, tx *sql.Tx, id string, st RoleProfileStatus, approvedBy string) error {
+	var holder, cur string
+	err := tx.QueryRowContext(ctx, `SELECT uid, status FROM role_profiles WHERE id = $1`, id).Scan(&holder, &cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("registration: role profile %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	from := RoleProfileStatus(cur)
+	if !roleProfileTransitionOK(from, st) {
+		return fmt.Errorf("registration: role profile %s is %s and cannot become %s: %w", id, from, st, ErrConflict)
+	}
+	if approvedBy != "" {
+		if err := checkApprover(st, approvedBy, holder); err != nil {
+			return err
+		}
+		if err := mustExist(ctx, tx, "approved_by", "person", personExistsSQL, approvedBy); err != nil {
+			return err
+		}
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE role_profiles
+		SET status = $1, approved_by = COALESCE($2, approved_by)
+		WHERE id = $3 AND status = $4`,
+		string(st), nullString(approvedBy), id, cur)
+	if err != nil {
+		return err
+	}
+	return oneRow(res, "role profile "+id)
 }
 
 // oneRow turns a compare-and-set update that matched nothing (another

@@ -18,8 +18,19 @@ import (
 // them directly.
 func TestRoleProfileListsAnyValue(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	s, path := openTemp(t)
+	db := rawDB(t, path)
+	checkListsAnyValue(t, s, func(query string, args ...any) error {
+		_, err := db.Exec(query, args...)
+		return err
+	})
+}
+
+// checkListsAnyValue is TestRoleProfileListsAnyValue on any SQL store:
+// exec runs SQL on the store's database as an operator would.
+func checkListsAnyValue(t *testing.T, s registration.Store, exec func(query string, args ...any) error) {
+	t.Helper()
+	ctx := context.Background()
 	at := time.Date(2026, 1, 15, 9, 0, 0, 0, time.UTC)
 	if err := registration.SeedDemo(ctx, s, at, nil); err != nil {
 		t.Fatal(err)
@@ -33,14 +44,13 @@ func TestRoleProfileListsAnyValue(t *testing.T) {
 		"role_profile_activities": {"B 1 2", "%20%2", "%2520", "B%25 ", "  %  "},
 		"role_profile_workgroups": {"a b", "50%", "%20", "%25x", " lead", "trail ", "%", "%%20 %"},
 	}
-	db := rawDB(t, path)
 	for table, values := range odd {
 		column := "activity"
 		if table == "role_profile_workgroups" {
 			column = "workgroup"
 		}
 		for _, v := range values {
-			if _, err := db.Exec(`INSERT INTO `+table+` (role_profile_id, `+column+`) VALUES ($1, $2)`, id, v); err != nil {
+			if err := exec(`INSERT INTO `+table+` (role_profile_id, `+column+`) VALUES ($1, $2)`, id, v); err != nil {
 				t.Fatalf("insert %q into %s: %v", v, table, err)
 			}
 		}

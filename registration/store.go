@@ -121,5 +121,8 @@ type Store interface {
 	// of open is ErrInvalid. note is optional.
 	ReviewAlert(ctx context.Context, id, reviewer string, st AlertStatus, note string) error
 
+	// The registration authority's audited writes and reads (ra.go).
+	RA
+
 	Close() error
 }

@@ -1,24 +1,30 @@
-// Package rego holds the spine's access policies, written in Rego, as an
-// embedded file system for authd's policy decision point (package policy)
-// to load with the OPA Go library. It must not contain logic: the rules
-// live in the .rego files and their contract in README.md.
+// Package rego holds the spine's policies, written in Rego, as an embedded
+// file system for authd's policy engine (package policy) to load with the
+// OPA Go library. It must not contain logic: the rules live in the .rego
+// files and their contract in README.md.
 //
-// FS holds the directory access/: access.rego (package spine.access, rule
-// decision), config.json (the default data.spine.config) and
-// access_test.rego (Rego unit tests, run by this package's Go test).
-// Load the directory access itself as a root, e.g.
+// FS holds two directories:
 //
-//	loader.NewFileLoader().WithFS(rego.FS).All([]string{"access"})
+//   - access/: access.rego (package spine.access, rule decision: record
+//     access for the PDP), config.json (the default data.spine.config) and
+//     access_test.rego;
+//   - ra/: ra.rego (package spine.ra, rule decision: the registration
+//     authority's rules), config.json (the default data.spine.config.ra)
+//     and ra_test.rego.
 //
-// so that config.json, which spells out its own {"spine": {"config": ...}}
-// path, lands at data.spine.config; and leave out *_test.rego when loading
-// for evaluation.
+// Load each directory itself as a root, e.g.
+//
+//	loader.NewFileLoader().WithFS(rego.FS).All([]string{"access", "ra"})
+//
+// so that each config.json, which spells out its own {"spine": {"config":
+// ...}} path, lands under data.spine.config; and leave out *_test.rego when
+// loading for evaluation.
 package rego
 
 import "embed"
 
-// FS is the policy tree: access/*.rego (including *_test.rego) and
-// access/config.json.
+// FS is the policy tree: access/ and ra/, each with its .rego files
+// (including *_test.rego) and config.json.
 //
-//go:embed access
+//go:embed access ra
 var FS embed.FS

@@ -100,7 +100,7 @@ tls:
   cert_file: %[3]s
   key_file: %[4]s
 pdp:
-  # policy_dir: rego/access   # serve policies from disk, reloaded on change
+  # policy_dir: rego          # serve policies from disk, reloaded on change
   run_policy_tests: true
   decision_log: decisions.db
   client_cas: [%[5]s]
@@ -257,6 +257,15 @@ Ask the policy decision point, as the demo spine service (mutual TLS):
 
 End the session:
   curl -s --cacert %[7]s -X DELETE -H "Authorization: Bearer $TOKEN" https://%[1]s/v1/session
+
+Act as the registration authority (Carol, RA agent; Dan, sponsor) with ractl:
+  go run ./cmd/cardagent login --authd https://%[1]s --ca %[7]s --module %[6]s \
+      --token carol-rsa --pin-file /tmp/pin --role-profile 555000001301 | sed -n 's/^session_token: //p' > /tmp/carol.tok
+  go run ./cmd/ractl --authd https://%[1]s --cacert %[7]s --token-file /tmp/carol.tok person register \
+      --name 'Nia Roberts' --org RZZ --doc-type passport --doc-ref P12345678 --reason 'new starter'
+  go run ./cmd/ractl --authd https://%[1]s --cacert %[7]s --token-file /tmp/carol.tok role request UID \
+      --org RZZ --job-role S8000:G8000:R8001 --reason 'ward 7'
+  Then log in as Dan (dan-rsa, --role-profile 555000001404) and: ractl ... role pending; ractl ... role approve ID
 
 Check a certificate the way login does:
   go run ./cmd/authd cert verify --roots testkeys/pki/root.pem --intermediates testkeys/pki/subca.pem \

@@ -67,8 +67,9 @@ type TLS struct {
 
 // Store configures the registration store.
 type Store struct {
-	Driver string `yaml:"driver"` // sqlite (default)
-	Path   string `yaml:"path"`   // SQLite file (default authd.db beside the config)
+	Driver   string   `yaml:"driver"`   // sqlite (default) | postgres
+	Path     string   `yaml:"path"`     // SQLite file (default authd.db beside the config)
+	Postgres Postgres `yaml:"postgres"` // for driver postgres (store.go)
 }
 
 // Sessions configures the session and challenge stores.
@@ -181,9 +182,10 @@ func (c *Config) setDefaults() {
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
 	}
-	if c.Store.Path == "" {
+	if c.Store.Path == "" && c.Store.Driver == "sqlite" {
 		c.Store.Path = "authd.db"
 	}
+	c.Store.Postgres.setDefaults(c.Store.Driver)
 	if c.Sessions.Backend == "" {
 		c.Sessions.Backend = "memory"
 	}
@@ -242,9 +244,7 @@ func (c *Config) Validate() error {
 	if u, err := url.Parse(c.Audience); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		bad("audience: %q is not an http(s) URL", c.Audience)
 	}
-	if c.Store.Driver != "sqlite" {
-		bad("store.driver: %q is not supported (sqlite)", c.Store.Driver)
-	}
+	errs = append(errs, c.Store.validate()...)
 	switch c.Sessions.Backend {
 	case "memory":
 	case "redis":
@@ -310,7 +310,7 @@ func (c *Config) resolve(dir string) {
 	for i, p := range c.PDP.ClientCAs {
 		c.PDP.ClientCAs[i] = resolvePath(dir, p)
 	}
-	for _, p := range []*string{&c.Store.Path, &c.Catalogue, &c.TLS.CertFile, &c.TLS.KeyFile, &c.PDP.PolicyDir, &c.PDP.DecisionLog} {
+	for _, p := range []*string{&c.Store.Path, &c.Store.Postgres.DSNFile, &c.Catalogue, &c.TLS.CertFile, &c.TLS.KeyFile, &c.PDP.PolicyDir, &c.PDP.DecisionLog} {
 		*p = resolvePath(dir, *p)
 	}
 	c.resolveCA(dir)

@@ -34,6 +34,13 @@ var (
 	_ Directory = (registration.Store)(nil)
 )
 
+// Auditor records logins in the audit trail (registration.RA).
+type Auditor interface {
+	AppendAudit(ctx context.Context, a registration.AuditEntry) (*registration.AuditEntry, error)
+}
+
+var _ Auditor = (registration.Store)(nil)
+
 // Config is the protocol's settings.
 type Config struct {
 	// Audience names this service in every challenge (for example its
@@ -52,9 +59,13 @@ type Deps struct {
 	Catalogue  *registration.Catalogue
 	Sessions   sessions.Store
 	Challenges sessions.ChallengeStore
-	Now        func() time.Time
-	Logger     *slog.Logger
-	Metrics    *Metrics // may be nil
+	// Audit, if set, records every login and every refusal after the
+	// challenge was taken. A login whose record cannot be written is
+	// refused (its session is ended).
+	Audit   Auditor
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Metrics *Metrics // may be nil
 }
 
 // Service runs the login protocol. It is safe for concurrent use.
@@ -194,6 +205,15 @@ type Response struct {
 func (s *Service) Login(ctx context.Context, req *Request) (resp *Response, err error) {
 	start := s.deps.Now()
 	defer func() { s.deps.Metrics.observeLogin(err, s.deps.Now().Sub(start)) }()
+	// What the audit record of a refusal can say: set as the protocol
+	// learns it.
+	var audited, genuine bool
+	var claimedUID, cardID string
+	defer func() {
+		if err != nil && audited {
+			s.auditRefusal(ctx, err, claimedUID, genuine, cardID, req.WorkstationID)
+		}
+	}()
 
 	if e := req.validate(); e != nil {
 		return nil, e
@@ -210,11 +230,13 @@ func (s *Service) Login(ctx context.Context, req *Request) (resp *Response, err 
 	if !now.Before(ch.ExpiresAt) || ch.Audience != s.cfg.Audience {
 		return nil, refuse(CodeChallengeUnknown, nil, "challenge has expired; ask for a new one")
 	}
+	audited = true
 	// 2. The certificate and proof of possession of its key.
 	leaf, err := x509.ParseCertificate(req.Certificate)
 	if err != nil {
 		return nil, refuse(CodeCertMalformed, err, "certificate does not parse")
 	}
+	claimedUID, _ = subjectUID(leaf)
 	if err := verifyProof(leaf.PublicKey, ch.ToSign, req.Signature); err != nil {
 		return nil, refuse(CodeBadSignature, err, "signature does not match the certificate")
 	}
@@ -228,13 +250,18 @@ func (s *Service) Login(ctx context.Context, req *Request) (resp *Response, err 
 	}
 	// 3. Chain and revocation.
 	if _, err := s.deps.Verifier.Verify(ctx, leaf, chain); err != nil {
-		return nil, certRefusal(err)
+		e := certRefusal(err)
+		// A revoked certificate was issued by the CA: its subject is real.
+		genuine = e.Code == CodeCertRevoked
+		return nil, e
 	}
+	genuine = true
 	// 4. Card, owner and role profiles.
 	user, card, profiles, lerr := s.lookup(ctx, leaf, now)
 	if lerr != nil {
 		return nil, lerr
 	}
+	cardID = card.ID
 	selected := req.RoleProfileID
 	if selected != "" && !containsProfile(profiles, selected) {
 		return nil, refuse(CodeRoleProfileInvalid, nil, "role profile %s is not a current role profile of this user", selected)
@@ -253,6 +280,13 @@ func (s *Service) Login(ctx context.Context, req *Request) (resp *Response, err 
 	})
 	if err != nil {
 		return nil, unavailable("the session store", err)
+	}
+	if aerr := s.auditLogin(ctx, sess); aerr != nil {
+		audited = false // the refusal is not the login's outcome but the audit trail's
+		if derr := s.deps.Sessions.Delete(context.WithoutCancel(ctx), tok); derr != nil {
+			s.log.ErrorContext(ctx, "could not end an unaudited session", "session", sess.ID, "err", derr)
+		}
+		return nil, unavailable("the audit trail", aerr)
 	}
 	s.log.InfoContext(ctx, "login", "session", sess.ID, "uid", user.UID, "card", card.ID,
 		"workstation", req.WorkstationID, "role_profile", selected)

@@ -279,6 +279,7 @@ type settings struct {
 	frozenStore bool                    // the challenge store's clock stays at start
 	discardLogs bool
 	metrics     *login.Metrics
+	audit       login.Auditor
 }
 
 type option func(*settings)
@@ -287,6 +288,7 @@ func withAudience(a string) option                    { return func(s *settings)
 func withCRLs(names ...string) option                 { return func(s *settings) { s.crls = names } }
 func withChallenges(c sessions.ChallengeStore) option { return func(s *settings) { s.challenges = c } }
 func withMetrics(m *login.Metrics) option             { return func(s *settings) { s.metrics = m } }
+func withAudit(a login.Auditor) option                { return func(s *settings) { s.audit = a } }
 func discardLogs(s *settings)                         { s.discardLogs = true }
 func frozenChallengeStore(s *settings)                { s.frozenStore = true }
 
@@ -348,6 +350,7 @@ func newEnv(tb testing.TB, opts ...option) *env {
 	e.svc, err = login.New(login.Config{Audience: st.audience, ChallengeTTL: st.ttl}, login.Deps{
 		Verifier: v, Directory: e.dir, Catalogue: registration.DefaultCatalogue(),
 		Sessions: e.store, Challenges: challenges, Now: e.clk.Now, Logger: logger, Metrics: st.metrics,
+		Audit: st.audit,
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -46,7 +46,7 @@ func (p *caParts) Close() error {
 // PKCS#11 token, logged in with the PIN from pin_file or pin_env), and
 // makes the CA and its endpoints. Its revocations make v drop the cached
 // CRL of the CA's distribution point.
-func buildCA(ctx context.Context, c config.CA, store *registration.SQLite, v *certverify.Verifier,
+func buildCA(ctx context.Context, c config.CA, store cardca.Store, v *certverify.Verifier,
 	now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (_ *caParts, err error) {
 	p := &caParts{}
 	defer func() {

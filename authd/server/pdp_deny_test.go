@@ -198,6 +198,19 @@ func TestPDPBrokenPolicyKeepsLastGood(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The RA rules are part of the set authd loads.
+	if err := os.Mkdir(filepath.Join(dir, "ra"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ra.rego", "ra_test.rego", "config.json"} {
+		data, err := policies.FS.ReadFile("ra/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "ra", name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p := newPDPRig(t, "  policy_dir: "+dir+"\n")
 	alice := p.session(t, "card-555000000011-rsa", registration.DemoAlicePracticeProfile)
 	q := question(alice, registration.DemoPatientRegistered, "scr", "direct_care", "")

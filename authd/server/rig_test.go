@@ -112,7 +112,7 @@ func buildBinaries(dir string) error {
 		return err
 	}
 	moduleRoot = filepath.Dir(strings.TrimSpace(string(out)))
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/authd", "./cmd/cardagent")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/authd", "./cmd/cardagent", "./cmd/ractl")
 	cmd.Dir = moduleRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%v: %s", err, out)
@@ -163,6 +163,13 @@ func demoCards(t testing.TB) map[string][]*x509.Certificate {
 // its path. extra is appended (for example a sessions section).
 func writeConfig(t testing.TB, dir, listen, dbPath, sessionsYAML string) string {
 	t.Helper()
+	return writeConfigStore(t, dir, listen, "path: "+dbPath, sessionsYAML)
+}
+
+// writeConfigStore is writeConfig with the store section's body (one
+// level of indentation is added) given in full.
+func writeConfigStore(t testing.TB, dir, listen, storeYAML, sessionsYAML string) string {
+	t.Helper()
 	pki := testkeys.Dir()
 	if !strings.Contains(sessionsYAML, "sessions:") {
 		sessionsYAML = "sessions:\n  backend: memory\n" + sessionsYAML
@@ -170,7 +177,7 @@ func writeConfig(t testing.TB, dir, listen, dbPath, sessionsYAML string) string 
 	y := fmt.Sprintf(`listen: %s
 audience: https://authd.test
 store:
-  path: %s
+  %s
 %s
 log:
   level: debug
@@ -186,7 +193,7 @@ pki:
     key_usage: [digitalSignature]
     ext_key_usage: [1.3.6.1.5.5.7.3.2]
     required_policies: [1.3.6.1.4.1.58888.1.1.1]
-`, listen, dbPath, sessionsYAML, pki)
+`, listen, strings.ReplaceAll(strings.TrimSpace(storeYAML), "\n", "\n  "), sessionsYAML, pki)
 	path := filepath.Join(dir, "authd.yaml")
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
@@ -215,12 +222,14 @@ type rig struct {
 	url    string
 	clock  *clock
 	logs   *bytes.Buffer
+	logMu  *sync.Mutex  // guards logs
 	client *http.Client // trusts the rig's TLS certificate, without a client certificate
 }
 
 // rigConfig adjusts a rig's configuration.
 type rigConfig struct {
 	sessions string // sessions section (default memory)
+	store    string // store section's body (default: SQLite in the test's directory)
 	extra    string // appended YAML (tls, pdp)
 	scheme   string // http (default) or https
 	client   *http.Client
@@ -235,7 +244,11 @@ func newRig(t testing.TB, opts ...func(*rigConfig)) *rig {
 	dir := t.TempDir()
 	clk := &clock{t: time.Now().Truncate(time.Second)}
 	db := filepath.Join(dir, "authd.db")
-	cfg, err := config.Load(writeConfig(t, dir, "127.0.0.1:0", db, rc.sessions+rc.extra))
+	store := rc.store
+	if store == "" {
+		store = "path: " + db
+	}
+	cfg, err := config.Load(writeConfigStore(t, dir, "127.0.0.1:0", store, rc.sessions+rc.extra))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +279,14 @@ func newRig(t testing.TB, opts ...func(*rigConfig)) *rig {
 			mu.Unlock()
 		}
 	})
-	return &rig{srv: srv, url: rc.scheme + "://" + l.Addr().String(), clock: clk, logs: logs, client: rc.client}
+	return &rig{srv: srv, url: rc.scheme + "://" + l.Addr().String(), clock: clk, logs: logs, logMu: &mu, client: rc.client}
+}
+
+// logText is what authd has logged so far.
+func (r *rig) logText() string {
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
+	return r.logs.String()
 }
 
 type lockedWriter struct {

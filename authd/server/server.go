@@ -23,6 +23,7 @@ import (
 	"github.com/carespine/spineauth/authd/config"
 	"github.com/carespine/spineauth/authd/login"
 	"github.com/carespine/spineauth/authd/pdp"
+	"github.com/carespine/spineauth/authd/ra"
 	"github.com/carespine/spineauth/policy"
 	"github.com/carespine/spineauth/registration"
 	"github.com/carespine/spineauth/registration/cardca"
@@ -45,7 +46,8 @@ type Server struct {
 	log      *slog.Logger
 	handler  http.Handler
 	verifier *certverify.Verifier
-	store    *registration.SQLite
+	store    registration.Store
+	storeID  string // what the store is, for logs (no secrets)
 	sessions interface {
 		sessions.Store
 		sessions.ChallengeStore
@@ -53,6 +55,7 @@ type Server struct {
 	redis  redis.UniversalClient // nil for the memory backend
 	Login  *login.Service
 	PDP    *pdp.Service
+	RA     *ra.Service
 	policy *policy.Engine
 	dlog   *policy.SQLiteLog
 	ca     *caParts // nil without a ca section
@@ -100,7 +103,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 			return nil, fmt.Errorf("catalogue %s: %w", cfg.Catalogue, err)
 		}
 	}
-	if s.store, err = registration.OpenSQLite(ctx, cfg.Store.Path); err != nil {
+	if s.store, s.storeID, err = openStore(ctx, cfg.Store, opts.Logger.With("component", "registration")); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 
@@ -128,6 +131,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		Catalogue:  cat,
 		Sessions:   s.sessions,
 		Challenges: s.sessions,
+		Audit:      s.store,
 		Now:        opts.Now,
 		Logger:     opts.Logger.With("component", "login"),
 		Metrics:    login.NewMetrics(opts.Registry),
@@ -142,7 +146,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	}
 	s.policy, err = policy.New(ctx, policy.Config{
 		Source:   src,
-		Queries:  map[string]string{pdp.AccessQuery: "data.spine.access.decision"},
+		Queries:  map[string]string{pdp.AccessQuery: "data.spine.access.decision", ra.Query: "data.spine.ra.decision"},
 		RunTests: *cfg.PDP.RunPolicyTests,
 		Data:     cfg.PDP.Data,
 		Now:      opts.Now,
@@ -169,14 +173,34 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 	}
 
 	if cfg.CA.Enabled() {
-		if s.ca, err = buildCA(ctx, cfg.CA, s.store, s.verifier, opts.Now, opts.Logger.With("component", "ca"), opts.Registry); err != nil {
+		cs, ok := s.store.(cardca.Store)
+		if !ok {
+			return nil, fmt.Errorf("ca: the %s store does not keep the card CA's records", cfg.Store.Driver)
+		}
+		if s.ca, err = buildCA(ctx, cfg.CA, cs, s.verifier, opts.Now, opts.Logger.With("component", "ca"), opts.Registry); err != nil {
 			return nil, fmt.Errorf("ca: %w", err)
 		}
+	}
+
+	radeps := ra.Deps{
+		Store:     s.store,
+		Sessions:  s.sessions,
+		Policy:    s.policy,
+		Catalogue: cat,
+		Now:       opts.Now,
+		Logger:    opts.Logger.With("component", "ra"),
+	}
+	if s.ca != nil {
+		radeps.CA = s.ca.ca
+	}
+	if s.RA, err = ra.New(radeps); err != nil {
+		return nil, err
 	}
 
 	mux := http.NewServeMux()
 	s.Login.Register(mux)
 	s.PDP.Register(mux)
+	s.RA.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeHealth(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -200,7 +224,7 @@ func (s *Server) CA() *cardca.CA {
 }
 
 // Store is the registration store (for seeding demo data and tests).
-func (s *Server) Store() *registration.SQLite { return s.store }
+func (s *Server) Store() registration.Store { return s.store }
 
 // Policy is the policy engine (for reloads and status).
 func (s *Server) Policy() *policy.Engine { return s.policy }
@@ -286,7 +310,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	s.log.Info("authd serving", "addr", l.Addr().String(), "audience", s.cfg.Audience,
-		"sessions", s.cfg.Sessions.Backend, "store", s.cfg.Store.Path)
+		"sessions", s.cfg.Sessions.Backend, "store", s.storeID)
 	select {
 	case err := <-errc:
 		return err

@@ -64,7 +64,7 @@ func testSeedDemo(t *testing.T, open func(t *testing.T) registration.Store) {
 		}
 		same(t, current(alice), []string{registration.DemoAlicePracticeProfile, registration.DemoAliceTrustProfile})
 		same(t, current(bob), []string{registration.DemoBobTrustProfile})
-		same(t, current(dan), []string{registration.DemoDanTrustProfile, registration.DemoDanPracticeProfile})
+		same(t, current(dan), []string{registration.DemoDanTrustProfile, registration.DemoDanPracticeProfile, registration.DemoDanSponsorProfile})
 
 		ended, err := s.RoleProfile(ctx, registration.DemoBobEndedProfile)
 		ok(t, err)

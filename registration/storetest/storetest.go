@@ -38,6 +38,9 @@ func Run(t *testing.T, open func(t *testing.T) registration.Store) {
 	t.Run("CardsOf", func(t *testing.T) { testCardsOf(t, open) })
 	t.Run("SetCardStatus", func(t *testing.T) { testSetCardStatus(t, open) })
 	t.Run("ConcurrentWrites", func(t *testing.T) { testConcurrentWrites(t, open) })
+	t.Run("ConcurrentVersionedWrites", func(t *testing.T) { testConcurrentVersionedWrites(t, open) })
+	t.Run("ConcurrentCreates", func(t *testing.T) { testConcurrentCreates(t, open) })
+	t.Run("ConcurrentTransitions", func(t *testing.T) { testConcurrentTransitions(t, open) })
 	t.Run("Reopen", func(t *testing.T) { testReopen(t, open) })
 	t.Run("Close", func(t *testing.T) { testClose(t, open) })
 	t.Run("CancelledContext", func(t *testing.T) { testCancelledContext(t, open) })
@@ -53,6 +56,9 @@ func Run(t *testing.T, open func(t *testing.T) registration.Store) {
 	t.Run("Alert", func(t *testing.T) { testAlert(t, open) })
 	t.Run("ReviewAlert", func(t *testing.T) { testReviewAlert(t, open) })
 	t.Run("SeedDemoPatients", func(t *testing.T) { testSeedDemoPatients(t, open) })
+
+	// The registration authority and the audit trail.
+	t.Run("RA", func(t *testing.T) { runRA(t, open) })
 
 	// The card CA's records (ca.go): every backend keeps them.
 	t.Run("CA", func(t *testing.T) { testCA(t, open) })

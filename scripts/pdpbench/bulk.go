@@ -44,7 +44,10 @@ const (
 )
 
 // bulkMigrations are the migrations the loader was written against.
-var bulkMigrations = []string{"0001_init.sql", "0002_patient.sql"}
+// 0003_ra (the RA's records and the audit trail) and 0004_ca (the card
+// CA's records) add tables of their own and leave those it writes as
+// they were (the column check below would catch it otherwise).
+var bulkMigrations = []string{"0001_init.sql", "0002_patient.sql", "0003_ra.sql", "0004_ca.sql"}
 
 // bulkTables are the columns the loader writes, in the schema's order.
 var bulkTables = map[string][]string{
@@ -172,7 +175,12 @@ type bulkWriter struct {
 	inserts map[string]*multiInsert
 }
 
-func (b *bulkWriter) patient(p *patientFacts) error {
+func (b *bulkWriter) patient(p *patientFacts) error { return patientRows(p, b.add) }
+
+// patientRows checks one patient's facts as the Store would and passes
+// each row to emit (table, then the values in bulkTables' column order).
+// Both loaders (SQLite here, PostgreSQL in bulk_pg.go) use it.
+func patientRows(p *patientFacts, emit func(table string, vals ...any) error) error {
 	for _, r := range p.Relationships {
 		ended := r.EndedAt
 		r.EndedAt = time.Time{}
@@ -182,7 +190,7 @@ func (b *bulkWriter) patient(p *patientFacts) error {
 		if !ended.IsZero() && ended.Before(r.CreatedAt) { // what EndRelationship checks
 			return fmt.Errorf("relationship %s ends before it starts", r.ID)
 		}
-		if err := b.add("relationships", r.ID, r.NHSNumber, string(r.TargetType), r.Target, string(r.Kind),
+		if err := emit("relationships", r.ID, r.NHSNumber, string(r.TargetType), r.Target, string(r.Kind),
 			r.CreatedBy, nullable(r.Reason), r.CreatedAt.UnixMicro(), nullableTime(r.ExpiresAt), nullableTime(ended)); err != nil {
 			return err
 		}
@@ -193,11 +201,11 @@ func (b *bulkWriter) patient(p *patientFacts) error {
 		if err := c.Validate(); err != nil {
 			return err
 		}
-		if err := b.add("consents", c.NHSNumber, string(c.SCR), c.UpdatedBy, c.UpdatedAt.UnixMicro(), 1); err != nil {
+		if err := emit("consents", c.NHSNumber, string(c.SCR), c.UpdatedBy, c.UpdatedAt.UnixMicro(), int64(1)); err != nil {
 			return err
 		}
 		for _, code := range slices.Compact(codes) {
-			if err := b.add("consent_dissent_codes", c.NHSNumber, code); err != nil {
+			if err := emit("consent_dissent_codes", c.NHSNumber, code); err != nil {
 				return err
 			}
 		}
@@ -206,7 +214,7 @@ func (b *bulkWriter) patient(p *patientFacts) error {
 		if err := s.Validate(); err != nil {
 			return err
 		}
-		if err := b.add("seals", s.NHSNumber, s.Section, string(s.State), nullable(s.OwnerWorkgroup), s.CreatedBy, s.CreatedAt.UnixMicro()); err != nil {
+		if err := emit("seals", s.NHSNumber, s.Section, string(s.State), nullable(s.OwnerWorkgroup), s.CreatedBy, s.CreatedAt.UnixMicro()); err != nil {
 			return err
 		}
 	}

@@ -10,11 +10,14 @@
 //	    a throwaway service CA, a server certificate for 127.0.0.1 and a
 //	    client certificate (clientAuth) for the load generator.
 //	pdpbench setup   --dir D --patients N --relationships M [--authd URL ...]
+//	                 [--postgres-dsn-env NAME]
 //	    stage db (the first run on D): an authd SQLite database
 //	    (registration.OpenSQLite + SeedDemo with the test PKI's card
-//	    certificates) plus N patients' relationships, consent and seals
-//	    (through the Store API, or for large M the documented direct
-//	    batched SQL insert in bulk.go).
+//	    certificates), or with --postgres-dsn-env the PostgreSQL schema
+//	    the DSN in $NAME names (registration.OpenPostgres), plus N
+//	    patients' relationships, consent and seals (through the Store API,
+//	    or for large M the documented direct batched SQL insert in bulk.go,
+//	    COPY in bulk_pg.go).
 //	    stage sessions (once authd serves D/authd.db; --authd names it):
 //	    real card logins against that authd, then the same facts as OPA
 //	    data (opa/facts.json) and a requests file of AuthZEN bodies

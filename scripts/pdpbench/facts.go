@@ -107,8 +107,12 @@ func setupSessions(ctx context.Context, c setupConfig, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "setup: %d card logins: %s\n", len(sessions), sessionSummary(sessions))
 
-	// Read-only use of the store authd is serving (WAL lets both read).
-	st, err := registration.OpenSQLite(ctx, filepath.Join(c.Dir, dbFile), registration.WithReaders(2))
+	// Read-only use of the store authd is serving (SQLite's WAL lets both
+	// read).
+	if rec.Store == "postgres" && c.PostgresEnv == "" {
+		return fmt.Errorf("%s: the world is in PostgreSQL: give --postgres-dsn-env", c.Dir)
+	}
+	st, err := c.storeTarget().open(ctx, 2)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 // report turns load results (load --json) into markdown. Results carry a
 // tag of comma-separated key=value pairs; run.sh tags the side-by-side
 // runs group=compare and the latency-vs-relationships runs
-// group=scale,relationships=N,patients=P.
+// group=scale,relationships=N,patients=P,store=S.
 
 func runReport(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("report", stderr)
@@ -191,19 +191,31 @@ func orNA(v float64) string {
 
 func writeScale(w io.Writer, rs []*loadResult) {
 	fmt.Fprintf(w, "## authd decision latency vs relationships in the store\n\n")
-	fmt.Fprintf(w, "| relationships | patients | concurrency | decisions/s | p50 ms | p90 ms | p99 ms | max ms | other CPU-s | errors |\n")
-	fmt.Fprintf(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| relationships | patients | store | concurrency | decisions/s | p50 ms | p90 ms | p99 ms | max ms | other CPU-s | errors |\n")
+	fmt.Fprintf(w, "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	sort.SliceStable(rs, func(i, j int) bool {
 		a, _ := strconv.Atoi(tagValue(rs[i].Tag, "relationships"))
 		b, _ := strconv.Atoi(tagValue(rs[j].Tag, "relationships"))
-		return a < b
+		if a != b {
+			return a < b
+		}
+		return storeOf(rs[i]) > storeOf(rs[j]) // sqlite, then postgres
 	})
 	for _, r := range rs {
-		fmt.Fprintf(w, "| %s | %s | %d | %.0f | %.3f | %.3f | %.3f | %.3f | %.1f | %d |\n",
-			tagValue(r.Tag, "relationships"), tagValue(r.Tag, "patients"), r.Concurrency, r.DecisionsPerS,
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %.0f | %.3f | %.3f | %.3f | %.3f | %.1f | %d |\n",
+			tagValue(r.Tag, "relationships"), tagValue(r.Tag, "patients"), storeOf(r), r.Concurrency, r.DecisionsPerS,
 			r.Latency.P50MS, r.Latency.P90MS, r.Latency.P99MS, r.Latency.MaxMS, r.OtherCPUS, r.Errors)
 	}
 	fmt.Fprintln(w)
+}
+
+// storeOf is the registration store a scale run used (tag store=...;
+// runs from before the tag existed were on SQLite).
+func storeOf(r *loadResult) string {
+	if s := tagValue(r.Tag, "store"); s != "" {
+		return s
+	}
+	return "sqlite"
 }
 
 // writeMachine notes that the load generator and whatever else runs on

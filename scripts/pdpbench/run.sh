@@ -18,6 +18,17 @@
 #   RELS_MAX [1000000]  latency-vs-relationships worlds: 10^4, 10^6, and
 #                     10^7 with RELS_MAX=10000000 (adds ~5-10 minutes and
 #                     ~3 GB of disk); SCALE=0 skips this part
+#   STORES [sqlite]   registration stores of the latency worlds: sqlite,
+#                     postgres, or "sqlite postgres" (each size on both,
+#                     in the same run)
+#   SCALE_RELS [10000 1000000 10000000]  the latency worlds' sizes (those
+#                     above RELS_MAX are skipped)
+#   COMPARE [1]       0 skips the side-by-side part (authd beside opa)
+#   PG_DSN [postgres://postgres@127.0.0.1:5432/test?sslmode=disable]
+#                     the PostgreSQL server for STORES=postgres: each world
+#                     gets a schema of its own (pdpbench_<size>_<pid>),
+#                     dropped after its run unless KEEP=1; authd reads the
+#                     DSN from the environment (store.postgres.dsn_env)
 #   QUIET_WAIT [0]    seconds to wait, before each part, for other
 #                     processes to use less than a quarter of a CPU
 #   AUTHD_PORT [18443]  OPA_PORT [18181]
@@ -52,6 +63,11 @@ AUTHD_PORT=${AUTHD_PORT:-18443}
 OPA_PORT=${OPA_PORT:-18181}
 KEEP=${KEEP:-0}
 QUIET_WAIT=${QUIET_WAIT:-0}
+STORES=${STORES:-sqlite}
+SCALE_RELS=${SCALE_RELS:-10000 1000000 10000000}
+COMPARE=${COMPARE:-1}
+PG_DSN=${PG_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+PG_SCHEMAS=()
 WORK=${WORK:-$(mktemp -d /tmp/pdpbench.XXXXXX)}
 mkdir -p "$WORK/bin" "$WORK/results"
 chmod 700 "$WORK"
@@ -60,6 +76,7 @@ AUTHD_PID=
 OPA_PID=
 
 log() { printf '\n== %s\n' "$*" >&2; }
+pg() { PGOPTIONS='-c client_min_messages=warning' psql "$PG_DSN" -qAtc "$1"; } # pg SQL: one statement on PG_DSN
 die() { printf 'bench-pdp: %s\n' "$*" >&2; exit 1; }
 
 stop_pid() { # stop_pid PID: TERM, wait up to 15 s, then KILL; only our own children
@@ -82,6 +99,11 @@ cleanup() {
 	local rc=$?
 	stop_authd
 	stop_opa
+	if [ "$KEEP" != 1 ]; then
+		for schema in "${PG_SCHEMAS[@]}"; do
+			pg "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
+		done
+	fi
 	if [ "$KEEP" != 1 ]; then
 		# The worlds hold databases and live session tokens; the results
 		# and the report stay.
@@ -121,18 +143,26 @@ AUTHD_URL="https://127.0.0.1:$AUTHD_PORT"
 OPA_URL="https://127.0.0.1:$OPA_PORT"
 PKI="$ROOT/testkeys/pki"
 
-# write_config DIR: authd's configuration for the world in DIR (as the
-# rig in authd/server/rig_test.go, plus TLS and the PDP's client CAs).
+# store_yaml STORE DIR: the store section for a world in DIR.
+store_yaml() {
+	if [ "$1" = postgres ]; then
+		printf 'store:\n  driver: postgres\n  postgres:\n    dsn_env: PDPBENCH_PG_DSN\n'
+	else
+		printf 'store:\n  path: %s\n' "$2/authd.db"
+	fi
+}
+
+# write_config DIR [STORE]: authd's configuration for the world in DIR (as
+# the rig in authd/server/rig_test.go, plus TLS and the PDP's client CAs).
 write_config() {
-	local dir=$1
+	local dir=$1 store=${2:-sqlite}
 	cat >"$dir/authd.yaml" <<EOF
 listen: 127.0.0.1:$AUTHD_PORT
 audience: $AUTHD_URL
 tls:
   cert_file: $CERTS/server.pem
   key_file: $CERTS/server.key
-store:
-  path: $dir/authd.db
+$(store_yaml "$store" "$dir")
 sessions:
   backend: memory
   idle_timeout: 2h
@@ -157,9 +187,9 @@ EOF
 	chmod 600 "$dir/authd.yaml"
 }
 
-start_authd() { # start_authd DIR
+start_authd() { # start_authd DIR [STORE]
 	local dir=$1
-	write_config "$dir"
+	write_config "$dir" "${2:-sqlite}"
 	"$WORK/bin/authd" serve --config "$dir/authd.yaml" >"$dir/authd.log" 2>&1 &
 	AUTHD_PID=$!
 	"$PB" wait --url "$AUTHD_URL/readyz" --timeout 120s "${TLSFLAGS[@]}" >&2 ||
@@ -216,6 +246,7 @@ wait_quiet() {
 printf 'machine: %s CPUs shared by the load generator, authd and opa\n' "$(nproc)" >&2
 
 # --- Side by side ---------------------------------------------------------
+if [ "$COMPARE" = 1 ]; then
 CMP="$WORK/world-compare"
 mkdir -p "$CMP"
 log "world: $PATIENTS patients, $RELATIONSHIPS relationships"
@@ -243,26 +274,49 @@ for b in 0 "$BATCH"; do
 done
 stop_opa
 stop_authd
+fi
 
 # --- Latency vs relationships ---------------------------------------------
 if [ "$SCALE" = 1 ]; then
-	for rels in 10000 1000000 10000000; do
+	for rels in $SCALE_RELS; do
 		[ "$rels" -le "$RELS_MAX" ] || continue
 		patients=$((rels / RELS_PER_PATIENT))
-		dir="$WORK/world-rels-$rels"
+		for store in $STORES; do
+		dir="$WORK/world-rels-$rels-$store"
 		mkdir -p "$dir"
-		log "latency world: $rels relationships over $patients patients"
-		"$PB" setup --stage db --dir "$dir" --pki "$PKI" --patients "$patients" --relationships "$rels" >&2
-		start_authd "$dir"
+		pgflags=()
+		if [ "$store" = postgres ]; then
+			schema="pdpbench_${rels}_$$"
+			PG_SCHEMAS+=("$schema")
+			pg "CREATE SCHEMA $schema" >/dev/null
+			case "$PG_DSN" in
+			*\?*) PDPBENCH_PG_DSN="$PG_DSN&search_path=$schema" ;;
+			*) PDPBENCH_PG_DSN="$PG_DSN?search_path=$schema" ;;
+			esac
+			export PDPBENCH_PG_DSN
+			pgflags=(--postgres-dsn-env PDPBENCH_PG_DSN)
+		fi
+		log "latency world: $rels relationships over $patients patients, $store store"
+		"$PB" setup --stage db --dir "$dir" --pki "$PKI" --patients "$patients" --relationships "$rels" "${pgflags[@]}" >&2
+		start_authd "$dir" "$store"
 		"$PB" setup --stage sessions --dir "$dir" --pki "$PKI" --authd "$AUTHD_URL" "${TLSFLAGS[@]}" \
-			--sessions "$SESSIONS" --requests "$REQUESTS" --opa-data=false >&2
+			--sessions "$SESSIONS" --requests "$REQUESTS" --opa-data=false "${pgflags[@]}" >&2
 		wait_quiet
-		load "scale-$rels" "$AUTHD_URL" authzen "$AUTHD_PID" --label authd \
+		load "scale-$rels-$store" "$AUTHD_URL" authzen "$AUTHD_PID" --label authd \
 			--concurrency "$SCALE_CONCURRENCY" --duration "$SCALE_DURATION" --warmup "$WARMUP" \
-			--requests-file "$dir/requests.jsonl" --tag "group=scale,relationships=$rels,patients=$patients"
+			--requests-file "$dir/requests.jsonl" --tag "group=scale,relationships=$rels,patients=$patients,store=$store"
 		stop_authd
-		du -sh "$dir/authd.db" >&2
+		if [ "$store" = postgres ]; then
+			pg "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) || ' in schema $schema'
+				FROM pg_class c WHERE c.relnamespace = '$schema'::regnamespace AND c.relkind = 'r'" >&2
+			if [ "$KEEP" != 1 ]; then
+				pg "DROP SCHEMA $schema CASCADE" >/dev/null
+			fi
+		else
+			du -sh "$dir/authd.db" >&2
+		fi
 		[ "$KEEP" = 1 ] || rm -rf "$dir"
+		done
 	done
 fi
 

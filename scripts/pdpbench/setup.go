@@ -31,18 +31,22 @@ const (
 const apiBulkLimit = 50_000
 
 type setupConfig struct {
-	Dir       string
-	PKI       string
-	Stage     string
-	Spec      worldSpec
-	Bulk      string
-	AuthdURL  string
-	TLS       tlsFiles
-	Sessions  int
-	Requests  int
-	OPAData   bool
-	Emergency float64
-	ReqSeed   uint64
+	Dir string
+	// PostgresEnv names the environment variable holding the DSN of a
+	// PostgreSQL store (its search_path's schema must exist); empty means
+	// the SQLite file Dir/authd.db.
+	PostgresEnv string
+	PKI         string
+	Stage       string
+	Spec        worldSpec
+	Bulk        string
+	AuthdURL    string
+	TLS         tlsFiles
+	Sessions    int
+	Requests    int
+	OPAData     bool
+	Emergency   float64
+	ReqSeed     uint64
 }
 
 func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -50,6 +54,7 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var c setupConfig
 	c.TLS.register(fs)
 	fs.StringVar(&c.Dir, "dir", "", "world directory (created; the db stage wants it empty of authd.db)")
+	fs.StringVar(&c.PostgresEnv, "postgres-dsn-env", "", "the registration store is PostgreSQL at the DSN in this environment variable (an existing, empty schema), not --dir's authd.db")
 	fs.StringVar(&c.PKI, "pki", "testkeys/pki", "the test PKI directory (card certificates and keys, read from disk)")
 	fs.StringVar(&c.Stage, "stage", "auto", "db (no server needed); sessions (needs authd serving --dir's authd.db); all (both, authd already serving the file); auto: db unless --dir has a world, then sessions if --authd is given")
 	fs.IntVar(&c.Spec.Patients, "patients", 10_000, "generated patients")
@@ -107,6 +112,9 @@ func (c *setupConfig) validate() error {
 	if c.Dir == "" {
 		problems = append(problems, "--dir is required")
 	}
+	if c.PostgresEnv != "" && os.Getenv(c.PostgresEnv) == "" {
+		problems = append(problems, "--postgres-dsn-env: environment variable "+c.PostgresEnv+" is empty or not set")
+	}
 	switch c.Stage {
 	case "db", "sessions", "all":
 	default:
@@ -141,6 +149,7 @@ func (c *setupConfig) validate() error {
 // worldRecord is world.json: how the db stage made the world.
 type worldRecord struct {
 	Spec        worldSpec `json:"spec"`
+	Store       string    `json:"store"` // sqlite or postgres
 	Bulk        string    `json:"bulk"`
 	DemoPatient []string  `json:"demo_patients"`
 	SeedSeconds float64   `json:"seed_seconds"`
@@ -170,7 +179,7 @@ func setupDB(ctx context.Context, c setupConfig, stdout io.Writer) error {
 			bulk = "sql"
 		}
 	}
-	rec, err := buildDB(ctx, c.Dir, c.PKI, spec, bulk, stdout)
+	rec, err := buildDB(ctx, c.storeTarget(), c.PKI, spec, bulk, stdout)
 	if err != nil {
 		return err
 	}
@@ -181,17 +190,48 @@ func setupDB(ctx context.Context, c setupConfig, stdout io.Writer) error {
 	if err := writeFileAtomic(filepath.Join(c.Dir, worldFile), append(b, '\n'), 0o600); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "setup: %s: %d patients, %d relationships (%s) in %.1fs\n",
-		filepath.Join(c.Dir, dbFile), spec.Patients, spec.Relationships, bulk, rec.SeedSeconds)
+	fmt.Fprintf(stdout, "setup: %s store: %d patients, %d relationships (%s) in %.1fs\n",
+		rec.Store, spec.Patients, spec.Relationships, bulk, rec.SeedSeconds)
 	return nil
 }
 
-// buildDB makes dir/authd.db: the demo world, the benchmark
-// organisations, and the generated patient facts written with bulk (api
-// or sql).
-func buildDB(ctx context.Context, dir, pki string, spec worldSpec, bulk string, stdout io.Writer) (*worldRecord, error) {
-	path := filepath.Join(dir, dbFile)
-	if _, err := os.Stat(path); err == nil {
+// storeTarget is where the db stage writes: dir/authd.db, or the
+// PostgreSQL DSN in the environment variable --postgres-dsn-env names.
+type storeTarget struct {
+	dir string // the world directory
+	dsn string // empty for SQLite
+}
+
+func (c setupConfig) storeTarget() storeTarget {
+	t := storeTarget{dir: c.Dir}
+	if c.PostgresEnv != "" {
+		t.dsn = os.Getenv(c.PostgresEnv)
+	}
+	return t
+}
+
+func (t storeTarget) kind() string {
+	if t.dsn != "" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// open opens the store (reads: readers connections at most).
+func (t storeTarget) open(ctx context.Context, readers int) (registration.Store, error) {
+	if t.dsn != "" {
+		return registration.OpenPostgres(ctx, t.dsn, registration.WithMaxConns(readers))
+	}
+	return registration.OpenSQLite(ctx, filepath.Join(t.dir, dbFile), registration.WithReaders(readers))
+}
+
+// buildDB makes the store (dir/authd.db or the PostgreSQL schema): the
+// demo world, the benchmark organisations, and the generated patient
+// facts written with bulk (api, or sql: the batched SQL insert for SQLite,
+// COPY for PostgreSQL).
+func buildDB(ctx context.Context, target storeTarget, pki string, spec worldSpec, bulk string, stdout io.Writer) (*worldRecord, error) {
+	path := filepath.Join(target.dir, dbFile)
+	if _, err := os.Stat(path); err == nil && target.dsn == "" {
 		return nil, fmt.Errorf("%s already exists: use a fresh --dir", path)
 	}
 	started := time.Now()
@@ -199,7 +239,7 @@ func buildDB(ctx context.Context, dir, pki string, spec worldSpec, bulk string, 
 	if err != nil {
 		return nil, err
 	}
-	st, err := registration.OpenSQLite(ctx, path)
+	st, err := target.open(ctx, 4)
 	if err != nil {
 		return nil, err
 	}
@@ -223,12 +263,17 @@ func buildDB(ctx context.Context, dir, pki string, spec worldSpec, bulk string, 
 			return nil, err
 		}
 	case "sql":
-		// The bulk loader writes the file itself; the store is closed
+		// The bulk loader writes the database itself; the store is closed
 		// first so that only one writer is ever open.
 		if err := st.Close(); err != nil {
 			return nil, err
 		}
-		n, err := bulkInsert(ctx, path, spec, nhs, stdout)
+		var n int64
+		if target.dsn != "" {
+			n, err = copyInsert(ctx, target.dsn, spec, nhs, stdout)
+		} else {
+			n, err = bulkInsert(ctx, path, spec, nhs, stdout)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -236,7 +281,7 @@ func buildDB(ctx context.Context, dir, pki string, spec worldSpec, bulk string, 
 	default:
 		return nil, fmt.Errorf("unknown bulk mode %q", bulk)
 	}
-	return &worldRecord{Spec: spec, Bulk: bulk, DemoPatient: demoPatients, SeedSeconds: time.Since(started).Seconds()}, nil
+	return &worldRecord{Spec: spec, Store: target.kind(), Bulk: bulk, DemoPatient: demoPatients, SeedSeconds: time.Since(started).Seconds()}, nil
 }
 
 // writeThroughStore records one patient's facts through the Store API,

@@ -6,10 +6,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/carespine/spineauth/registration"
+	"github.com/carespine/spineauth/registration/pgtest"
 )
 
 func TestNHSNumbersAreValidAndIncreasing(t *testing.T) {
@@ -137,7 +139,7 @@ func TestBulkInsertMatchesStoreAPI(t *testing.T) {
 	pki := filepath.Join("..", "..", "testkeys", "pki")
 	dirs := map[string]string{"api": t.TempDir(), "sql": t.TempDir()}
 	for bulk, dir := range dirs {
-		if _, err := buildDB(ctx, dir, pki, spec, bulk, io.Discard); err != nil {
+		if _, err := buildDB(ctx, storeTarget{dir: dir}, pki, spec, bulk, io.Discard); err != nil {
 			t.Fatalf("%s: %v", bulk, err)
 		}
 	}
@@ -161,6 +163,54 @@ func TestBulkInsertMatchesStoreAPI(t *testing.T) {
 		}
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("patient %s differs:\n api %+v\n sql %+v", n, a, b)
+		}
+	}
+}
+
+// TestPostgresWorldsMatchSQLite builds the same world in PostgreSQL twice,
+// through the Store API and with the COPY loader, and once in SQLite
+// through the Store API, and reads every patient back with PatientFacts:
+// all three must agree.
+func TestPostgresWorldsMatchSQLite(t *testing.T) {
+	ctx := context.Background()
+	spec := testSpec(120, 500)
+	pki := filepath.Join("..", "..", "testkeys", "pki")
+	srv := pgtest.New(t)
+	targets := map[string]storeTarget{
+		"sqlite-api":   {dir: t.TempDir()},
+		"postgres-api": {dir: t.TempDir(), dsn: srv.DSN(t)},
+		"postgres-sql": {dir: t.TempDir(), dsn: srv.DSN(t)},
+	}
+	stores := map[string]registration.Store{}
+	for name, target := range targets {
+		bulk := name[strings.IndexByte(name, '-')+1:]
+		rec, err := buildDB(ctx, target, pki, spec, bulk, io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if rec.Store != target.kind() {
+			t.Fatalf("%s: world records store %q", name, rec.Store)
+		}
+		st, err := target.open(ctx, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		stores[name] = st
+	}
+	for _, n := range append(nhsNumbers(spec.Patients), demoPatients...) {
+		want, err := stores["sqlite-api"].PatientFacts(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"postgres-api", "postgres-sql"} {
+			got, err := stores[name].PatientFacts(ctx, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("patient %s: %s differs from sqlite-api:\n got %+v\nwant %+v", n, name, got, want)
+			}
 		}
 	}
 }
