@@ -71,9 +71,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (s *Server, err 
 		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	s = &Server{cfg: cfg, log: opts.Logger}
+	built := s // s is nil once a failing return has run
 	defer func() {
 		if err != nil {
-			s.Close()
+			built.Close()
 		}
 	}()
 
@@ -278,9 +279,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return err
 }
 
-// Close releases the server's resources. It is safe to call twice.
+// Close releases the server's resources. It is safe to call twice, and
+// on a nil *Server (what New returns when it fails).
 func (s *Server) Close() error {
-	if s.closed {
+	if s == nil || s.closed {
 		return nil
 	}
 	s.closed = true
