@@ -79,8 +79,7 @@ func (s *Store) validate() []error {
 		}
 		if p.MaxConns < 1 || p.MaxConns > 1000 {
 			bad("store.postgres.max_conns: %d is outside 1..1000", p.MaxConns)
-		}
-		if p.MaxIdleConns != nil && (*p.MaxIdleConns < 0 || *p.MaxIdleConns > p.MaxConns) {
+		} else if p.MaxIdleConns != nil && (*p.MaxIdleConns < 0 || *p.MaxIdleConns > p.MaxConns) {
 			bad("store.postgres.max_idle_conns: %d is outside 0..max_conns (%d)", *p.MaxIdleConns, p.MaxConns)
 		}
 		if p.ConnMaxLifetime != nil && *p.ConnMaxLifetime < 0 {

@@ -59,12 +59,16 @@ func TestStoreSection(t *testing.T) {
 			wantErr: []string{"store.postgres: only for driver postgres"}},
 		{
 			name: "every pool problem at once",
-			yaml: "store:\n  driver: postgres\n  postgres:\n    dsn_env: A\n    max_conns: 5000\n    max_idle_conns: -1\n    conn_max_lifetime: -1s\n",
+			yaml: "store:\n  driver: postgres\n  postgres:\n    dsn_env: A\n    max_conns: 8\n    max_idle_conns: -1\n    conn_max_lifetime: -1s\n",
 			wantErr: []string{
-				"store.postgres.max_conns: 5000 is outside 1..1000",
-				"store.postgres.max_idle_conns: -1 is outside 0..max_conns (5000)",
+				"store.postgres.max_idle_conns: -1 is outside 0..max_conns (8)",
 				"store.postgres.conn_max_lifetime: -1s is negative",
 			},
+		},
+		{
+			name:    "max_conns out of range",
+			yaml:    "store:\n  driver: postgres\n  postgres:\n    dsn_env: A\n    max_conns: 5000\n",
+			wantErr: []string{"store.postgres.max_conns: 5000 is outside 1..1000"},
 		},
 		{name: "idle above max", yaml: "store:\n  driver: postgres\n  postgres:\n    dsn_env: A\n    max_conns: 2\n    max_idle_conns: 3\n",
 			wantErr: []string{"store.postgres.max_idle_conns: 3 is outside 0..max_conns (2)"}},

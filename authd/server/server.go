@@ -323,9 +323,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return err
 }
 
-// Close releases the server's resources. It is safe to call twice.
+// Close releases the server's resources. It is safe to call twice, and
+// on a nil *Server (what New returns when it fails).
 func (s *Server) Close() error {
-	if s.closed {
+	if s == nil || s.closed {
 		return nil
 	}
 	s.closed = true

@@ -110,13 +110,6 @@ func testDSN(dsn, schema string) string {
 	return withParam(WithSearchPath(dsn, schema), "synchronous_commit", "off")
 }
 
-// Exec runs one statement on the server's database (outside any test
-// schema unless it names one): for a test that needs to act as an
-// operator would.
-func (s *Server) Exec(ctx context.Context, sql string, args ...any) error {
-	return s.exec(ctx, sql, args...)
-}
-
 func (s *Server) exec(ctx context.Context, sql string, args ...any) error {
 	conn, err := pgx.Connect(ctx, s.dsn)
 	if err != nil {
