@@ -20,7 +20,10 @@ import (
 // no cgo) in WAL mode with foreign keys enforced. All writes go through one
 // connection with BEGIN IMMEDIATE, so writers queue in Go rather than
 // failing with SQLITE_BUSY; reads use a separate pool of read-only
-// connections that WAL lets run alongside the writer.
+// connections that WAL lets run alongside the writer. Commits are
+// synchronous=FULL: a write that returned (an RA action with its audit
+// entry, a login's audit entry, an alert) survives a power loss, not only
+// a crash of the process, at the price of an fsync per commit.
 type SQLite struct {
 	*sqlStore
 	path string
@@ -80,7 +83,7 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*SQLite, erro
 
 	busy := strconv.FormatInt(o.busyTimeout.Milliseconds(), 10)
 	wq := url.Values{
-		"_pragma": {"busy_timeout(" + busy + ")", "foreign_keys(1)", "journal_mode(WAL)", "synchronous(NORMAL)"},
+		"_pragma": {"busy_timeout(" + busy + ")", "foreign_keys(1)", "journal_mode(WAL)", "synchronous(FULL)"},
 		"_txlock": {"immediate"},
 	}
 	w, err := sql.Open("sqlite", path+"?"+wq.Encode())
@@ -160,6 +163,13 @@ func checkPragmas(ctx context.Context, db *sql.DB) error {
 	}
 	if fk != 1 {
 		return errors.New("foreign keys are not enforced")
+	}
+	var sync int
+	if err := db.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
+		return err
+	}
+	if sync != 2 {
+		return fmt.Errorf("synchronous is %d, want FULL (2)", sync)
 	}
 	return nil
 }

@@ -29,6 +29,10 @@ const (
 	devSOPIN = "87654321"
 )
 
+// devBlankCards are SoftHSM tokens with no key yet: cards for the
+// registration authority to issue in the demo.
+var devBlankCards = []string{"blank-1", "blank-2"}
+
 // devUsers are the demo users whose cards become SoftHSM tokens.
 var devUsers = []struct{ uid, label string }{
 	{"555000000011", "alice"},
@@ -125,6 +129,13 @@ pki:
     key_usage: [digitalSignature]
     ext_key_usage: [1.3.6.1.5.5.7.3.2]
     required_policies: [1.3.6.1.4.1.58888.1.1.1]
+# The card CA: the test PKI's authentication sub-CA, its key in a file
+# (production keeps it on an HSM: ca.pkcs11). Its CRL and OCSP answers are
+# served under /v1/pki. In this demo logins check the test PKI's CRLs
+# without network; a cancelled card is refused by its card status.
+ca:
+  cert_file: %[2]s/subca.pem
+  key_file: %[2]s/subca.key
 `, listen, pki, t.serverCert, t.serverKey, t.ca)
 }
 
@@ -214,9 +225,25 @@ func devTokens(ctx context.Context, data, pki string) (*devHSM, error) {
 			}
 		}
 	}
+	// Blank cards for the registration authority to issue (their own
+	// marker: data folders from before they existed get them too).
+	blankMarker := filepath.Join(data, "softhsm", ".blank-made")
+	blanksMade := fileExists(blankMarker)
+	for _, label := range devBlankCards {
+		hsm.labels = append(hsm.labels, label)
+		if blanksMade {
+			continue
+		}
+		if err := env.InitToken(ctx, label, pin, so); err != nil {
+			return nil, fmt.Errorf("token %s: %w", label, err)
+		}
+	}
 	sort.Strings(hsm.labels)
-	if !made {
-		if err := os.WriteFile(marker, nil, 0o600); err != nil {
+	for m, done := range map[string]bool{marker: made, blankMarker: blanksMade} {
+		if done {
+			continue
+		}
+		if err := os.WriteFile(m, nil, 0o600); err != nil {
 			return nil, err
 		}
 	}
@@ -236,6 +263,7 @@ Demo users (smartcards are SoftHSM tokens; PIN %[3]s, SO PIN %[4]s):
   bob-rsa, bob-ec      555000000012 Bob Singh     nurse
   carol-rsa, carol-ec  555000000013 Carol Jones   RA agent and sponsor
   dan-rsa, dan-ec      555000000014 Dan Okafor    privacy officer
+  blank-1, blank-2     no key yet: cards for the registration authority to issue
 
 Try a card login (in another terminal, from the project root):
   export SOFTHSM2_CONF=%[5]s
@@ -266,6 +294,12 @@ Act as the registration authority (Carol, RA agent; Dan, sponsor) with ractl:
   go run ./cmd/ractl --authd https://%[1]s --cacert %[7]s --token-file /tmp/carol.tok role request UID \
       --org RZZ --job-role S8000:G8000:R8001 --reason 'ward 7'
   Then log in as Dan (dan-rsa, --role-profile 555000001404) and: ractl ... role pending; ractl ... role approve ID
+  Issue the new person a card on the blank token blank-1 (the key is made on the token), log in with it, cancel it:
+  go run ./cmd/ractl --authd https://%[1]s --cacert %[7]s --token-file /tmp/carol.tok card issue UID \
+      --module %[6]s --token blank-1 --pin-file /tmp/pin
+  go run ./cmd/cardagent login --authd https://%[1]s --ca %[7]s --module %[6]s --token blank-1 --pin-file /tmp/pin
+  go run ./cmd/ractl --authd https://%[1]s --cacert %[7]s --token-file /tmp/carol.tok card cancel CARD --reason 'left the trust'
+  The CA's CRL and OCSP responder: https://%[1]s/v1/pki/crl  /v1/pki/ocsp
 
 Check a certificate the way login does:
   go run ./cmd/authd cert verify --roots testkeys/pki/root.pem --intermediates testkeys/pki/subca.pem \
