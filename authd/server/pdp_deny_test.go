@@ -142,9 +142,15 @@ func TestPDPDeniesWhenUnsure(t *testing.T) {
 				map[string]any{"subject": map[string]any{"type": "session", "id": noRole}},
 				map[string]any{},
 				map[string]any{"subject": map[string]any{"type": "session", "id": ended}},
+				// Decided side by side: each emergency access stores its
+				// own alert before the batch is answered.
+				map[string]any{"resource": map[string]any{"type": "patient_record", "id": registration.DemoPatientNoRelationship, "properties": map[string]any{"section": "scr"}},
+					"context": map[string]any{"purpose": "emergency", "reason": "collapsed"}},
+				map[string]any{"resource": map[string]any{"type": "patient_record", "id": registration.DemoPatientNoRelationship, "properties": map[string]any{"section": "scr"}},
+					"context": map[string]any{"purpose": "emergency", "reason": "collapsed again"}},
 			},
 		}
-		if st := p.post(t, p.service, "/access/v1/evaluations", body, &got); st != 200 || len(got.Evaluations) != 7 {
+		if st := p.post(t, p.service, "/access/v1/evaluations", body, &got); st != 200 || len(got.Evaluations) != 9 {
 			t.Fatalf("got %d %+v", st, got)
 		}
 		want := []struct {
@@ -153,6 +159,7 @@ func TestPDPDeniesWhenUnsure(t *testing.T) {
 		}{
 			{true, ""}, {false, "no_legitimate_relationship"}, {false, pdp.ReasonNHSNumberInvalid},
 			{false, pdp.ReasonSessionUnknown}, {false, pdp.ReasonNoRole}, {true, ""}, {false, pdp.ReasonSessionUnknown},
+			{true, ""}, {true, ""},
 		}
 		for i, e := range got.Evaluations {
 			if e.Decision != want[i].allow || (want[i].code != "" && !slices.Contains(e.Context.ReasonCodes, want[i].code)) {
@@ -165,6 +172,23 @@ func TestPDPDeniesWhenUnsure(t *testing.T) {
 		}
 		if len(ids) != len(got.Evaluations) {
 			t.Errorf("decision ids are not distinct: %v", ids)
+		}
+		for _, e := range got.Evaluations[7:] {
+			if len(e.Context.Obligations) != 1 || e.Context.Obligations[0].AlertID == "" {
+				t.Fatalf("emergency in a batch: %+v", e)
+			}
+			alerts, err := p.srv.Store().Alerts(context.Background(), registration.AlertFilter{ODS: registration.DemoPracticeODS, Limit: registration.MaxAlertsLimit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(alerts, func(a registration.Alert) bool {
+				return a.ID == e.Context.Obligations[0].AlertID && a.DecisionID == e.Context.ID
+			}) {
+				t.Errorf("alert %s of decision %s is not stored", e.Context.Obligations[0].AlertID, e.Context.ID)
+			}
+			if _, err := p.srv.DecisionLog().Get(context.Background(), e.Context.ID); err != nil {
+				t.Errorf("emergency decision %s not durable when the batch was answered: %v", e.Context.ID, err)
+			}
 		}
 	})
 	t.Run("expired session", func(t *testing.T) {
