@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/carespine/spineauth/policy"
@@ -91,7 +90,7 @@ type evaluation struct {
 	reason  string
 	input   map[string]any
 	// subjects is the batch's session cache (nil outside a batch).
-	subjects *subjectCache
+	subjects map[string]*subject
 }
 
 // Evaluate answers one question. It never fails: anything that goes wrong
@@ -102,55 +101,15 @@ func (s *Service) Evaluate(ctx context.Context, caller string, req EvaluationReq
 
 // EvaluateBatch answers several questions in order, each as Evaluate
 // would. The questions of one batch are asked at one instant, so each
-// distinct session is looked up once (with its role profile) and shared
-// by the questions that name it. Up to batchParallelism questions are
-// decided at once, so that the waits for durable writes (alerts, and
-// emergency decisions in the log) overlap instead of adding up.
+// distinct session is looked up once (with its role profile) and its
+// answer shared by the questions that name it.
 func (s *Service) EvaluateBatch(ctx context.Context, caller string, reqs []EvaluationRequest) []EvaluationResponse {
-	subjects := &subjectCache{m: make(map[string]*subjectEntry, 1)}
+	subjects := make(map[string]*subject, 1)
 	out := make([]EvaluationResponse, len(reqs))
-	sem := make(chan struct{}, batchParallelism)
-	var wg sync.WaitGroup
 	for i, req := range reqs {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			out[i] = s.evaluateOne(ctx, caller, req, subjects)
-		})
+		out[i] = s.evaluateOne(ctx, caller, req, subjects)
 	}
-	wg.Wait()
 	return out
-}
-
-// batchParallelism bounds the questions of one batch decided at once.
-const batchParallelism = 8
-
-// subjectCache holds a batch's looked-up sessions by token.
-type subjectCache struct {
-	mu sync.Mutex
-	m  map[string]*subjectEntry // guarded by mu
-}
-
-type subjectEntry struct {
-	once sync.Once
-	sub  *subject
-}
-
-// get returns the subject for token, looking it up with lookup the first
-// time; concurrent callers for one token wait for that one lookup.
-func (c *subjectCache) get(token string, lookup func() *subject) *subject {
-	if c == nil {
-		return lookup()
-	}
-	c.mu.Lock()
-	e, ok := c.m[token]
-	if !ok {
-		e = &subjectEntry{}
-		c.m[token] = e
-	}
-	c.mu.Unlock()
-	e.once.Do(func() { e.sub = lookup() })
-	return e.sub
 }
 
 // subject is a looked-up session and its selected role profile, or the
@@ -162,8 +121,8 @@ type subject struct {
 }
 
 // evaluateOne decides req; subjects, when not nil, holds the sessions
-// looked up for the same batch.
-func (s *Service) evaluateOne(ctx context.Context, caller string, req EvaluationRequest, subjects *subjectCache) EvaluationResponse {
+// already looked up for the same batch, by token.
+func (s *Service) evaluateOne(ctx context.Context, caller string, req EvaluationRequest, subjects map[string]*subject) EvaluationResponse {
 	ev := &evaluation{id: policy.NewDecisionID(time.Now()), caller: caller, start: time.Now(), now: s.d.Now(),
 		req: req, subjects: subjects}
 	resp := s.evaluate(ctx, ev)
@@ -264,7 +223,13 @@ func (s *Service) gather(ctx context.Context, ev *evaluation) string {
 		return ReasonMalformed
 	}
 
-	sub := ev.subjects.get(r.Subject.ID, func() *subject { return s.subject(ctx, ev.id, ev.now, tok) })
+	sub, ok := ev.subjects[r.Subject.ID]
+	if !ok {
+		sub = s.subject(ctx, ev.id, ev.now, tok)
+		if ev.subjects != nil {
+			ev.subjects[r.Subject.ID] = sub
+		}
+	}
 	ev.sess, ev.profile = sub.sess, sub.profile
 	if sub.code != "" {
 		return sub.code
