@@ -85,7 +85,18 @@ func (s *sqlStore) lockAuditHead(ctx context.Context, tx *sql.Tx) (int64, string
 		return 0, "", fmt.Errorf("audit head: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return 0, "", errors.New("audit head: the head row is missing but the log has entries")
+		// Either the log has entries and no head (an error), or another
+		// transaction created the head and its first entry since the
+		// UPDATE above: then the head is there now.
+		err := tx.QueryRowContext(ctx, `UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash`).Scan(&seq, &prev)
+		switch {
+		case err == nil:
+			return seq, prev, nil
+		case errors.Is(err, sql.ErrNoRows):
+			return 0, "", errors.New("audit head: the head row is missing but the log has entries")
+		default:
+			return 0, "", fmt.Errorf("audit head: %w", err)
+		}
 	}
 	return 1, ZeroHash, nil
 }
