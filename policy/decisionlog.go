@@ -70,6 +70,7 @@ type logOptions struct {
 	queue       int
 	maxBatch    int
 	enqueueWait time.Duration
+	syncEvery   time.Duration
 	busyTimeout time.Duration
 	log         *slog.Logger
 	now         func() time.Time
@@ -89,16 +90,29 @@ func WithEnqueueTimeout(d time.Duration) LogOption {
 	return func(o *logOptions) { o.enqueueWait = d }
 }
 
+// WithSyncEvery sets how long a record committed without an fsync may
+// wait for one (default 1s); see SQLiteLog.
+func WithSyncEvery(d time.Duration) LogOption { return func(o *logOptions) { o.syncEvery = d } }
+
 // WithLogger sets where write failures are logged (never record contents).
 func WithLogger(l *slog.Logger) LogOption { return func(o *logOptions) { o.log = l } }
 
 // WithClock sets the clock used for records that come without a time.
 func WithClock(now func() time.Time) LogOption { return func(o *logOptions) { o.now = now } }
 
-// SQLiteLog is a DecisionLog in its own SQLite file (WAL, synchronous=FULL).
-// A single writer goroutine commits records in batches: every record
-// waiting when a batch starts goes into it (group commit), and sync callers
-// are released when their batch commits.
+// SQLiteLog is a DecisionLog in its own SQLite file (WAL). A single writer
+// goroutine commits records in batches: every record waiting when a batch
+// starts goes into it (group commit), and sync callers are released when
+// their batch commits.
+//
+// Durability: a batch with a sync record commits with synchronous=FULL,
+// an fsync of the WAL that makes it, and every record committed before
+// it, survive a power loss before the sync callers are released. Other
+// batches commit with synchronous=NORMAL: in the WAL at once (they survive
+// a crash of the process) and fsynced by the next FULL commit, which the
+// writer makes at most syncEvery after the first one left unsynced, or by
+// an fsync of the WAL file when no batch comes. So an answered decision can be lost only
+// to a power loss, and only within syncEvery of its answer.
 type SQLiteLog struct {
 	path        string
 	w, r        *sql.DB
@@ -106,6 +120,13 @@ type SQLiteLog struct {
 	now         func() time.Time
 	enqueueWait time.Duration
 	maxBatch    int
+	syncEvery   time.Duration
+
+	// The writer goroutine's own state.
+	full bool // the writer connection's synchronous is FULL
+	// unsyncedAt is when the oldest commit not yet fsynced was made (Unix
+	// nanoseconds), 0 if none. Only the writer sets it.
+	unsyncedAt atomic.Int64
 
 	mu     sync.RWMutex // held for reading while enqueuing, for writing by Close
 	closed bool         // guarded by mu
@@ -140,7 +161,7 @@ CREATE INDEX IF NOT EXISTS decisions_time ON decisions (time_us);`
 // path and starts its writer.
 func OpenSQLiteLog(ctx context.Context, path string, opts ...LogOption) (*SQLiteLog, error) {
 	o := logOptions{
-		queue: 8192, maxBatch: 512, enqueueWait: 100 * time.Millisecond,
+		queue: 8192, maxBatch: 512, enqueueWait: 100 * time.Millisecond, syncEvery: time.Second,
 		busyTimeout: 5 * time.Second, log: slog.New(slog.DiscardHandler), now: time.Now,
 	}
 	for _, opt := range opts {
@@ -151,6 +172,8 @@ func OpenSQLiteLog(ctx context.Context, path string, opts ...LogOption) (*SQLite
 		return nil, errors.New("policy: decision log: path must be a plain file name")
 	case o.queue < 1 || o.maxBatch < 1 || o.enqueueWait < 0:
 		return nil, errors.New("policy: decision log: queue and batch sizes must be positive")
+	case o.syncEvery <= 0:
+		return nil, errors.New("policy: decision log: the sync interval must be positive")
 	case o.log == nil || o.now == nil:
 		return nil, errors.New("policy: decision log: logger and clock must not be nil")
 	}
@@ -185,7 +208,7 @@ func OpenSQLiteLog(ctx context.Context, path string, opts ...LogOption) (*SQLite
 	}
 	l := &SQLiteLog{
 		path: path, w: w, r: r, log: o.log, now: o.now,
-		enqueueWait: o.enqueueWait, maxBatch: o.maxBatch,
+		enqueueWait: o.enqueueWait, maxBatch: o.maxBatch, syncEvery: o.syncEvery, full: true,
 		queue: make(chan *pending, o.queue), done: make(chan struct{}),
 	}
 	go l.run()
@@ -295,7 +318,26 @@ func (l *SQLiteLog) enqueue(ctx context.Context, p *pending) error {
 func (l *SQLiteLog) run() {
 	defer close(l.done)
 	batch := make([]*pending, 0, l.maxBatch)
-	for p := range l.queue {
+	idle := time.NewTimer(l.syncEvery)
+	defer idle.Stop()
+	for {
+		var p *pending
+		var ok bool
+		if since := l.unsynced(); since.IsZero() {
+			p, ok = <-l.queue
+		} else {
+			idle.Reset(l.syncEvery - time.Since(since))
+			select {
+			case p, ok = <-l.queue:
+			case <-idle.C:
+				l.syncWAL()
+				continue
+			}
+		}
+		if !ok {
+			l.syncWAL()
+			return
+		}
 		batch = append(batch[:0], p)
 	fill:
 		for len(batch) < l.maxBatch {
@@ -314,11 +356,90 @@ func (l *SQLiteLog) run() {
 	}
 }
 
+// needsFsync reports whether batch must commit with an fsync: it has a
+// sync record, or an earlier commit has waited syncEvery for one.
+func needsFsync(batch []*pending, unsynced time.Time, syncEvery time.Duration) bool {
+	if !unsynced.IsZero() && time.Since(unsynced) >= syncEvery {
+		return true
+	}
+	for _, p := range batch {
+		if p.done != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// setSync sets the writer connection's synchronous mode. If that fails the
+// connection stays as it was, which errs towards FULL only if it was FULL:
+// the error is returned and the batch is not written.
+func (l *SQLiteLog) setSync(ctx context.Context, full bool) error {
+	if l.full == full {
+		return nil
+	}
+	mode := "NORMAL"
+	if full {
+		mode = "FULL"
+	}
+	if _, err := l.w.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
+		return fmt.Errorf("setting synchronous=%s: %w", mode, err)
+	}
+	l.full = full
+	return nil
+}
+
+// syncWAL makes the commits left unsynced durable when no batch comes to
+// carry the fsync: it fsyncs the WAL file, which is what a FULL commit
+// does. Only the writer goroutine writes the WAL, and this runs on it.
+func (l *SQLiteLog) syncWAL() {
+	if l.unsynced().IsZero() {
+		return
+	}
+	f, err := os.Open(l.path + "-wal")
+	if err == nil {
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		l.log.Error("policy: decision log: syncing the WAL failed", "err", err)
+		l.setUnsynced(time.Now()) // try again in syncEvery, or with the next FULL commit
+		return
+	}
+	l.setUnsynced(time.Time{})
+}
+
+func (l *SQLiteLog) unsynced() time.Time {
+	if n := l.unsyncedAt.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+func (l *SQLiteLog) setUnsynced(t time.Time) {
+	if t.IsZero() {
+		l.unsyncedAt.Store(0)
+		return
+	}
+	l.unsyncedAt.Store(t.UnixNano())
+}
+
 func (l *SQLiteLog) write(batch []*pending) {
 	// Writes outlive the callers' contexts: a decision that was answered
 	// must be recorded even if the request has gone.
 	ctx := context.Background()
-	err := l.insert(ctx, batch)
+	full := needsFsync(batch, l.unsynced(), l.syncEvery)
+	err := l.setSync(ctx, full)
+	if err == nil {
+		err = l.insert(ctx, batch)
+	}
+	switch {
+	case full && err == nil:
+		l.setUnsynced(time.Time{})
+	case !full && l.unsynced().IsZero():
+		l.setUnsynced(time.Now()) // whatever committed, below too, awaits an fsync
+	}
 	if err == nil || len(batch) == 1 {
 		for _, p := range batch {
 			l.settle(ctx, p, err)

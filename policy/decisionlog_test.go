@@ -308,3 +308,96 @@ func TestNewDecisionID(t *testing.T) {
 		t.Errorf("time prefix = %s", got)
 	}
 }
+
+// TestFsyncOnlyWhenOwed: batches of asynchronous records commit without
+// an fsync (synchronous NORMAL), a batch with a sync record with one
+// (FULL), and an earlier commit left unsynced longer than syncEvery makes
+// the next batch FULL; when no batch comes, the writer fsyncs the WAL
+// itself.
+func TestFsyncOnlyWhenOwed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "decisions.db")
+	l := openLog(t, path, WithSyncEvery(200*time.Millisecond))
+	db := rawDB(t, path)
+	writerSync := func() int {
+		t.Helper()
+		var mode int
+		if err := l.w.QueryRowContext(t.Context(), `PRAGMA synchronous`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		return mode
+	}
+	waitFor := func(id string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); countRows(t, db, "WHERE id = ?", id) == 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("decision %s never written", id)
+			}
+		}
+	}
+
+	async := sampleDecision(1)
+	if err := l.Record(t.Context(), async, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(async.ID)
+	if got := writerSync(); got != 1 {
+		t.Errorf("after an asynchronous batch synchronous = %d, want NORMAL (1)", got)
+	}
+	if err := l.Record(t.Context(), sampleDecision(2), true); err != nil {
+		t.Fatal(err)
+	}
+	if got := writerSync(); got != 2 {
+		t.Errorf("after a sync record synchronous = %d, want FULL (2)", got)
+	}
+
+	// An unsynced commit older than syncEvery: the next batch pays the fsync.
+	l.unsyncedForTest(time.Now().Add(-time.Second))
+	late := sampleDecision(3)
+	if err := l.Record(t.Context(), late, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(late.ID)
+	if got := writerSync(); got != 2 {
+		t.Errorf("asynchronous batch after an overdue one: synchronous = %d, want FULL (2)", got)
+	}
+
+	// No batch comes: the WAL is fsynced within syncEvery, and the writer
+	// then waits for records without spinning.
+	idle := sampleDecision(4)
+	if err := l.Record(t.Context(), idle, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(idle.ID)
+	for deadline := time.Now().Add(5 * time.Second); l.pendingFsync(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the unsynced commit was never fsynced")
+		}
+	}
+}
+
+func TestNeedsFsync(t *testing.T) {
+	async, sync := &pending{}, &pending{done: make(chan error, 1)}
+	now := time.Now()
+	tests := []struct {
+		name     string
+		batch    []*pending
+		unsynced time.Time
+		want     bool
+	}{
+		{"async only, nothing owed", []*pending{async, async}, time.Time{}, false},
+		{"async only, recent commit unsynced", []*pending{async}, now, false},
+		{"async only, overdue commit", []*pending{async}, now.Add(-2 * time.Second), true},
+		{"a sync record", []*pending{async, sync}, time.Time{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := needsFsync(tt.batch, tt.unsynced, time.Second); got != tt.want {
+				t.Errorf("needsFsync = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func (l *SQLiteLog) unsyncedForTest(t time.Time) { l.setUnsynced(t) }
+
+func (l *SQLiteLog) pendingFsync() bool { return !l.unsynced().IsZero() }
