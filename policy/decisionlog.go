@@ -370,9 +370,8 @@ func needsFsync(batch []*pending, unsynced time.Time, syncEvery time.Duration) b
 	return false
 }
 
-// setSync sets the writer connection's synchronous mode. If that fails the
-// connection stays as it was, which errs towards FULL only if it was FULL:
-// the error is returned and the batch is not written.
+// setSync sets the writer connection's synchronous mode; l.full says
+// which mode the connection is in, also after an error.
 func (l *SQLiteLog) setSync(ctx context.Context, full bool) error {
 	if l.full == full {
 		return nil
@@ -429,15 +428,23 @@ func (l *SQLiteLog) write(batch []*pending) {
 	// Writes outlive the callers' contexts: a decision that was answered
 	// must be recorded even if the request has gone.
 	ctx := context.Background()
-	full := needsFsync(batch, l.unsynced(), l.syncEvery)
-	err := l.setSync(ctx, full)
-	if err == nil {
-		err = l.insert(ctx, batch)
+	if err := l.setSync(ctx, needsFsync(batch, l.unsynced(), l.syncEvery)); err != nil {
+		if !l.full {
+			// An fsync is owed and cannot be promised: nothing in this
+			// batch may be reported as recorded.
+			for _, p := range batch {
+				l.settle(ctx, p, err)
+			}
+			return
+		}
+		// NORMAL was wanted, FULL stays: slower, never less durable.
+		l.log.Error("policy: decision log: keeping synchronous=FULL", "err", err)
 	}
+	err := l.insert(ctx, batch)
 	switch {
-	case full && err == nil:
+	case l.full && err == nil:
 		l.setUnsynced(time.Time{})
-	case !full && l.unsynced().IsZero():
+	case !l.full && l.unsynced().IsZero():
 		l.setUnsynced(time.Now()) // whatever committed, below too, awaits an fsync
 	}
 	if err == nil || len(batch) == 1 {
