@@ -2,6 +2,7 @@ package vcard
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,13 +22,18 @@ type Options struct {
 	// StatePath, when set, is where every change of state is saved before
 	// the card answers.
 	StatePath string
+	// GenerateRSA, when set, makes the RSA-2048 keys of GENERATE
+	// ASYMMETRIC KEY PAIR instead of rsa.GenerateKey: fuzzing uses a
+	// fixed key, because generating one can outlast a short fuzz run.
+	GenerateRSA func() (*rsa.PrivateKey, error)
 }
 
 // Card is a virtual PIV card. Its methods are safe for concurrent use.
 type Card struct {
-	log  *slog.Logger
-	rand io.Reader
-	path string
+	log         *slog.Logger
+	rand        io.Reader
+	path        string
+	generateRSA func() (*rsa.PrivateKey, error)
 
 	mu  sync.Mutex
 	st  *State   // guarded by mu
@@ -56,12 +62,15 @@ func New(st *State, opts Options) (*Card, error) {
 	if err := st.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Card{log: opts.Logger, rand: opts.Rand, path: opts.StatePath, st: st}
+	c := &Card{log: opts.Logger, rand: opts.Rand, path: opts.StatePath, generateRSA: opts.GenerateRSA, st: st}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	if c.rand == nil {
 		c.rand = rand.Reader
+	}
+	if c.generateRSA == nil {
+		c.generateRSA = func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(c.rand, 2048) }
 	}
 	return c, nil
 }

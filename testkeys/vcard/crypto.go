@@ -221,7 +221,7 @@ func (c *Card) generate(cmd Command) ([]byte, error) {
 	var pub []byte
 	switch alg[0] {
 	case AlgRSA2048:
-		k, err := rsa.GenerateKey(c.rand, 2048)
+		k, err := c.generateRSA()
 		if err != nil {
 			return nil, swErr(swNoPreciseDiagnosis, "generate: %v", err)
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
@@ -17,7 +19,9 @@ import (
 
 // fuzzCard is a card with a P-256 key and certificate in 9A and a
 // deterministic random source, so a failing input replays exactly.
-func fuzzCard(tb testing.TB) *Card {
+// fuzzCard is a card with a P-256 key in 9A whose GENERATE of an RSA-2048
+// key hands out rsaKey: generating one can outlast a short fuzz run.
+func fuzzCard(tb testing.TB, rsaKey *rsa.PrivateKey) *Card {
 	tb.Helper()
 	rnd := rand.New(rand.NewSource(1))
 	st, err := NewState(rnd, Secret("123456"), Secret("12345678"))
@@ -38,11 +42,20 @@ func fuzzCard(tb testing.TB) *Card {
 	if err := st.SetKeyAndCert(0x9A, key, cert); err != nil {
 		tb.Fatal(err)
 	}
-	c, err := New(st, Options{Rand: rnd})
+	c, err := New(st, Options{Rand: rnd, GenerateRSA: func() (*rsa.PrivateKey, error) { return rsaKey, nil }})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return c
+}
+
+// fuzzRSAKey makes the RSA key fuzz cards hand out, before fuzzing starts.
+func fuzzRSAKey(f *testing.F) *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(crand.Reader, 2048)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return k
 }
 
 // FuzzParseCommand: any bytes either parse into a command that encodes
@@ -86,8 +99,9 @@ func FuzzCard(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
+	rsaKey := fuzzRSAKey(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		c := fuzzCard(t)
+		c := fuzzCard(t, rsaKey)
 		for _, apdu := range [][]byte{
 			{0, 0xA4, 4, 0, 5, 0xA0, 0, 0, 3, 8, 0},
 			{0, 0x20, 0, 0x80, 8, '1', '2', '3', '4', '5', '6', 0xFF, 0xFF},
@@ -142,8 +156,9 @@ func FuzzVPCD(f *testing.F) {
 	f.Add([]byte{0, 5, 1})
 	f.Add(frame(9))
 	f.Add(frame(0, 0xCB))
+	rsaKey := fuzzRSAKey(f)
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		c := fuzzCard(t)
+		c := fuzzCard(t, rsaKey)
 		conn := &rw{in: bytes.NewReader(stream)}
 		_ = c.Serve(conn) // errors are fine; panics and bad frames are not
 		out := bytes.NewReader(conn.out.Bytes())
