@@ -2,12 +2,10 @@ package cardagent
 
 import (
 	"context"
-	"errors"
 	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 
+	"github.com/carespine/spineauth/testkeys/scripttest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -24,26 +22,7 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			// exits N command args...: runs the command and requires exit status N.
-			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
-				if neg || len(args) < 2 {
-					ts.Fatalf("usage: exits N command [args...]")
-				}
-				want, err := strconv.Atoi(args[0])
-				if err != nil {
-					ts.Fatalf("exits: %v", err)
-				}
-				got := 0
-				if err := ts.Exec(args[1], args[2:]...); err != nil {
-					var ee *exec.ExitError
-					if !errors.As(err, &ee) {
-						ts.Fatalf("exits: %v", err)
-					}
-					got = ee.ExitCode()
-				}
-				if got != want {
-					ts.Fatalf("exit status %d, want %d", got, want)
-				}
-			},
+			"exits": scripttest.Exits,
 		},
 	})
 }
