@@ -266,6 +266,13 @@ type PatientFacts struct {
 	Seals []Seal
 }
 
+// DecisionFacts is what Store.DecisionFacts read, keyed by role profile
+// ID and by NHS number.
+type DecisionFacts struct {
+	Profiles map[string]*RoleProfile
+	Patients map[string]*PatientFacts
+}
+
 // CurrentRelationships returns the relationships that are Current at at,
 // in order (a new slice, never nil).
 func (f *PatientFacts) CurrentRelationships(at time.Time) []Relationship {

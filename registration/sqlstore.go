@@ -29,6 +29,7 @@ type sqlStore struct {
 	w *sql.DB // writes; for SQLite a single connection
 	r *sql.DB // reads; may be w
 	q readStmts
+	dq decisionStmts // the PDP's read (sqlstore_decision.go)
 	// now is the clock for timestamps a caller leaves zero.
 	now func() time.Time
 	// classify returns ErrExists or ErrInvalid for a constraint violation
@@ -65,7 +66,6 @@ type readStmts struct {
 	person, organisation             *sql.Stmt
 	card, cardByFingerprint, cardsOf *sql.Stmt
 	roleProfile, roleProfilesOf      *sql.Stmt
-	patientFacts                     *sql.Stmt
 }
 
 // stmtSQL pairs a statement field with its query.
@@ -83,7 +83,6 @@ func (q *readStmts) all() []stmtSQL {
 		{&q.cardsOf, cardsOfSQL},
 		{&q.roleProfile, roleProfileSQL},
 		{&q.roleProfilesOf, roleProfilesOfSQL},
-		{&q.patientFacts, patientFactsSQL},
 	}
 }
 
@@ -118,7 +117,7 @@ func (q *readStmts) close() error {
 func (s *sqlStore) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
-		qErr := s.q.close()
+		qErr := errors.Join(s.q.close(), s.dq.close())
 		var rErr error
 		if s.r != s.w {
 			rErr = s.r.Close()

@@ -1,7 +1,6 @@
 package registration
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -316,85 +315,13 @@ func (s *sqlStore) CreateSeal(ctx context.Context, sl Seal) error {
 	})
 }
 
-// patientFactsSQL reads all of a patient's facts in one statement, so
-// one snapshot and one round trip: each branch of the UNION ALL is one
-// kind of row (k), its columns mapped onto shared text (a-f) and integer
-// (n1-n3) columns. Every branch is an index lookup on nhs_number.
-const patientFactsSQL = `
-SELECT 'r' AS k, id AS a, target_type AS b, target AS c, kind AS d, created_by AS e, reason AS f,
-       created_at_us AS n1, expires_at_us AS n2, ended_at_us AS n3
-  FROM relationships WHERE nhs_number = $1
-UNION ALL
-SELECT 'c', scr, updated_by, NULL, NULL, NULL, NULL, updated_at_us, version, NULL
-  FROM consents WHERE nhs_number = $1
-UNION ALL
-SELECT 'd', code, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-  FROM consent_dissent_codes WHERE nhs_number = $1
-UNION ALL
-SELECT 's', section, state, owner_workgroup, created_by, NULL, NULL, created_at_us, NULL, NULL
-  FROM seals WHERE nhs_number = $1`
-
 // PatientFacts implements Store.
 func (s *sqlStore) PatientFacts(ctx context.Context, nhs string) (*PatientFacts, error) {
-	if err := ValidateNHSNumber(nhs); err != nil {
-		return nil, err
-	}
-	f := &PatientFacts{NHSNumber: nhs, Relationships: []Relationship{}, Seals: []Seal{}}
-	var codes []string
-	var row factRow
-	dest := row.dest()
-	// The hot path of every decision: one prepared statement.
-	rows, err := s.q.patientFacts.QueryContext(ctx, nhs)
-	err = s.scanAll("read patient facts", rows, err, func(rows *sql.Rows) error {
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		row.add(f, &codes)
-		return nil
-	})
+	df, err := s.DecisionFacts(ctx, nil, []string{nhs})
 	if err != nil {
 		return nil, err
 	}
-	if f.Consent != nil {
-		f.Consent.DissentCodes = append([]string{}, codes...)
-		slices.Sort(f.Consent.DissentCodes)
-	}
-	slices.SortFunc(f.Relationships, func(x, y Relationship) int {
-		return cmp.Or(x.CreatedAt.Compare(y.CreatedAt), strings.Compare(x.ID, y.ID))
-	})
-	sortSeals(f.Seals)
-	return f, nil
-}
-
-// factRow is one row of patientFactsSQL.
-type factRow struct {
-	k                string
-	a, b, c, d, e, f sql.NullString
-	n1, n2, n3       sql.NullInt64
-}
-
-func (r *factRow) dest() []any {
-	return []any{&r.k, &r.a, &r.b, &r.c, &r.d, &r.e, &r.f, &r.n1, &r.n2, &r.n3}
-}
-
-// add puts the fact in r into pf, or its dissent code into codes.
-func (r *factRow) add(pf *PatientFacts, codes *[]string) {
-	switch r.k {
-	case "r":
-		pf.Relationships = append(pf.Relationships, Relationship{
-			ID: r.a.String, NHSNumber: pf.NHSNumber, TargetType: TargetType(r.b.String), Target: r.c.String,
-			Kind: RelationshipKind(r.d.String), CreatedBy: r.e.String, Reason: r.f.String,
-			CreatedAt: fromMicros(r.n1.Int64), ExpiresAt: optMicros(r.n2), EndedAt: optMicros(r.n3),
-		})
-	case "c":
-		pf.Consent = &Consent{NHSNumber: pf.NHSNumber, SCR: ConsentSCR(r.a.String), UpdatedBy: r.b.String,
-			UpdatedAt: fromMicros(r.n1.Int64), Version: int(r.n2.Int64)}
-	case "d":
-		*codes = append(*codes, r.a.String)
-	case "s":
-		pf.Seals = append(pf.Seals, Seal{NHSNumber: pf.NHSNumber, Section: r.a.String, State: SealState(r.b.String),
-			OwnerWorkgroup: r.c.String, CreatedBy: r.d.String, CreatedAt: fromMicros(r.n1.Int64)})
-	}
+	return df.Patients[nhs], nil
 }
 
 // optMicros is the time of a nullable _us column: zero for NULL.

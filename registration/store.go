@@ -109,6 +109,14 @@ type Store interface {
 	// RelationshipsFor with a zero time), consent (nil if none) and seals,
 	// read in one snapshot: the PDP's read on every decision.
 	PatientFacts(ctx context.Context, nhs string) (*PatientFacts, error)
+	// DecisionFacts reads, in one snapshot, the role profiles with the
+	// given IDs and the facts of the patients with the given NHS numbers
+	// (each as PatientFacts would): what a batch of access decisions
+	// needs. Every key is validated; repeats are allowed; each list may
+	// hold at most MaxDecisionFacts keys (else ErrInvalid). A profile that
+	// does not exist is absent from Profiles; every NHS number asked for
+	// is in Patients.
+	DecisionFacts(ctx context.Context, profileIDs, nhsNumbers []string) (*DecisionFacts, error)
 
 	// CreateAlert stores a, which must be open and new. a.RoleProfileID
 	// must be a role profile of a.UID at a.ODS (else ErrInvalid).

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) registration.Store) {
 	t.Run("Consent", func(t *testing.T) { testConsent(t, open) })
 	t.Run("Seal", func(t *testing.T) { testSeal(t, open) })
 	t.Run("PatientFacts", func(t *testing.T) { testPatientFacts(t, open) })
+	t.Run("DecisionFacts", func(t *testing.T) { testDecisionFacts(t, open) })
 	t.Run("Alert", func(t *testing.T) { testAlert(t, open) })
 	t.Run("ReviewAlert", func(t *testing.T) { testReviewAlert(t, open) })
 	t.Run("SeedDemoPatients", func(t *testing.T) { testSeedDemoPatients(t, open) })
