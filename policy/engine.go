@@ -196,7 +196,10 @@ func capabilities() *ast.Capabilities {
 }
 
 // Eval evaluates the named query against input on the current policy set.
-// Any error, including an undefined result, means the caller must deny.
+// input is an ast.Value, or Go values that encoding/json would encode
+// (converted with ast.InterfaceToValue, which falls back to a JSON round
+// trip only for types it does not know). Any error, including an
+// undefined result, means the caller must deny.
 func (e *Engine) Eval(ctx context.Context, query string, input any) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("policy: eval %s: %w", query, err)
@@ -206,7 +209,13 @@ func (e *Engine) Eval(ctx context.Context, query string, input any) (*Result, er
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownQuery, query)
 	}
-	rs, err := pq.Eval(ctx, rego.EvalInput(input), rego.EvalTime(e.now()))
+	// rego.EvalInput would send every input through a JSON round trip
+	// before the same conversion.
+	v, err := ast.InterfaceToValue(input)
+	if err != nil {
+		return nil, fmt.Errorf("policy: eval %s: input: %w", query, err)
+	}
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(v), rego.EvalTime(e.now()))
 	if err != nil {
 		return nil, fmt.Errorf("policy: eval %s at revision %s: %w", query, c.revision, err)
 	}

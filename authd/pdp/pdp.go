@@ -22,8 +22,9 @@ type Sessions interface {
 
 // Facts is the registration data a decision needs.
 type Facts interface {
-	RoleProfile(ctx context.Context, id string) (*registration.RoleProfile, error)
-	PatientFacts(ctx context.Context, nhs string) (*registration.PatientFacts, error)
+	// DecisionFacts reads the role profiles and patients' facts of a
+	// batch of questions in one snapshot (registration.Store).
+	DecisionFacts(ctx context.Context, profileIDs, nhsNumbers []string) (*registration.DecisionFacts, error)
 	CreateAlert(ctx context.Context, a registration.Alert) error
 }
 
@@ -78,63 +79,67 @@ const maxReason = 500
 
 // evaluation is one decision in the making.
 type evaluation struct {
-	id      string
-	caller  string
-	start   time.Time
-	now     time.Time
-	req     EvaluationRequest
-	sess    *sessions.Session
-	profile *registration.RoleProfile
+	id     string
+	caller string
+	start  time.Time
+	now    time.Time
+	req    EvaluationRequest
+
+	// Set by gather: code, when the question is denied before the policy
+	// runs; otherwise the rest.
+	code    string
+	tok     sessions.Token
 	nhs     string
 	purpose string
 	reason  string
-	input   map[string]any
-	// subjects is the batch's session cache (nil outside a batch).
-	subjects map[string]*subject
+	section string
+	sub     *subject
+	sess    *sessions.Session
+	profile *registration.RoleProfile
+	input   *PolicyInput
 }
 
 // Evaluate answers one question. It never fails: anything that goes wrong
 // is a deny with a reason code.
 func (s *Service) Evaluate(ctx context.Context, caller string, req EvaluationRequest) EvaluationResponse {
-	return s.evaluateOne(ctx, caller, req, nil)
+	return s.EvaluateBatch(ctx, caller, []EvaluationRequest{req})[0]
 }
 
 // EvaluateBatch answers several questions in order, each as Evaluate
-// would. The questions of one batch are asked at one instant, so each
-// distinct session is looked up once (with its role profile) and its
-// answer shared by the questions that name it.
+// would. The questions of one batch are asked at one instant: each
+// distinct session is looked up once, and the role profiles and patients'
+// facts they all need are read from the store in one statement (up to
+// registration.MaxDecisionFacts questions at a time).
 func (s *Service) EvaluateBatch(ctx context.Context, caller string, reqs []EvaluationRequest) []EvaluationResponse {
-	subjects := make(map[string]*subject, 1)
+	start, now := time.Now(), s.d.Now()
 	out := make([]EvaluationResponse, len(reqs))
-	for i, req := range reqs {
-		out[i] = s.evaluateOne(ctx, caller, req, subjects)
+	for lo := 0; lo < len(reqs); lo += registration.MaxDecisionFacts {
+		part := reqs[lo:min(lo+registration.MaxDecisionFacts, len(reqs))]
+		evs := make([]*evaluation, len(part))
+		for i, req := range part {
+			evs[i] = &evaluation{id: policy.NewDecisionID(time.Now()), caller: caller, start: start, now: now, req: req}
+		}
+		s.gather(ctx, evs)
+		for i, ev := range evs {
+			out[lo+i] = s.answer(ctx, ev)
+			s.d.Metrics.observe(out[lo+i], time.Since(ev.start))
+		}
 	}
 	return out
 }
 
-// subject is a looked-up session and its selected role profile, or the
-// reason code that stopped the lookup.
-type subject struct {
-	sess    *sessions.Session
-	profile *registration.RoleProfile
-	code    string
-}
-
-// evaluateOne decides req; subjects, when not nil, holds the sessions
-// already looked up for the same batch, by token.
-func (s *Service) evaluateOne(ctx context.Context, caller string, req EvaluationRequest, subjects map[string]*subject) EvaluationResponse {
-	ev := &evaluation{id: policy.NewDecisionID(time.Now()), caller: caller, start: time.Now(), now: s.d.Now(),
-		req: req, subjects: subjects}
-	resp := s.evaluate(ctx, ev)
-	s.d.Metrics.observe(resp, time.Since(ev.start))
-	return resp
-}
-
+// evaluate gathers ev's facts and answers it.
 func (s *Service) evaluate(ctx context.Context, ev *evaluation) EvaluationResponse {
-	if code := s.gather(ctx, ev); code != "" {
-		return s.deny(ctx, ev, "", code)
+	s.gather(ctx, []*evaluation{ev})
+	return s.answer(ctx, ev)
+}
+
+// answer decides a gathered question, stores its alerts and records it.
+func (s *Service) answer(ctx context.Context, ev *evaluation) EvaluationResponse {
+	if ev.code != "" {
+		return s.deny(ctx, ev, "", ev.code)
 	}
-	res, err := s.d.Policy.Eval(ctx, AccessQuery, ev.input)
+	res, err := s.d.Policy.Eval(ctx, AccessQuery, ev.input.Value())
 	if err != nil {
 		s.log.ErrorContext(ctx, "policy evaluation failed", "decision", ev.id, "err", err)
 		return s.deny(ctx, ev, "", ReasonInternal)
@@ -184,18 +189,69 @@ func (s *Service) evaluate(ctx context.Context, ev *evaluation) EvaluationRespon
 // decision and for benchmarks that time the policy alone. The error
 // carries the reason code when the request would be denied before the
 // policy runs.
-func (s *Service) Input(ctx context.Context, req EvaluationRequest) (map[string]any, error) {
+func (s *Service) Input(ctx context.Context, req EvaluationRequest) (*PolicyInput, error) {
 	ev := &evaluation{id: "input", now: s.d.Now(), req: req}
-	if code := s.gather(ctx, ev); code != "" {
-		return nil, fmt.Errorf("pdp: request would be denied: %s", code)
+	s.gather(ctx, []*evaluation{ev})
+	if ev.code != "" {
+		return nil, fmt.Errorf("pdp: request would be denied: %s", ev.code)
 	}
 	return ev.input, nil
 }
 
-// gather validates the request and looks up everything the policy needs,
-// building ev.input. It returns a reason code when the request must be
-// denied before the policy runs.
-func (s *Service) gather(ctx context.Context, ev *evaluation) string {
+// gather validates each question and looks up everything the policy
+// needs, setting ev.input, or ev.code when the question must be denied
+// before the policy runs. Each distinct session is looked up once; then
+// one store read brings the role profiles of the sessions found and the
+// facts of the patients they ask about.
+func (s *Service) gather(ctx context.Context, evs []*evaluation) {
+	subjects := make(map[string]*subject, 1)
+	var profileIDs, nhsNumbers []string
+	for _, ev := range evs {
+		if ev.code = ev.parse(); ev.code != "" {
+			continue
+		}
+		sub, ok := subjects[ev.req.Subject.ID]
+		if !ok {
+			sub = s.session(ctx, ev.id, ev.tok)
+			subjects[ev.req.Subject.ID] = sub
+			if sub.code == "" {
+				profileIDs = append(profileIDs, sub.sess.RoleProfileID)
+			}
+		}
+		ev.sub, ev.sess = sub, sub.sess
+		if ev.code = sub.code; ev.code == "" {
+			nhsNumbers = append(nhsNumbers, ev.nhs)
+		}
+	}
+	if len(nhsNumbers) == 0 {
+		return
+	}
+	facts, err := s.d.Facts.DecisionFacts(ctx, profileIDs, nhsNumbers)
+	if err != nil {
+		s.log.ErrorContext(ctx, "registration store failed", "decision", evs[0].id, "questions", len(evs), "err", err)
+	}
+	for _, sub := range subjects {
+		if sub.code == "" && err == nil {
+			sub.choose(facts.Profiles[sub.sess.RoleProfileID], evs[0].now, s.d.Catalogue)
+		}
+	}
+	for _, ev := range evs {
+		switch {
+		case ev.code != "":
+		case err != nil:
+			ev.code = ReasonInternal
+		case ev.sub.code != "":
+			ev.code = ev.sub.code
+		default:
+			ev.profile = ev.sub.profile
+			ev.input = newPolicyInput(ev, ev.sub.input, facts.Patients[ev.nhs])
+		}
+	}
+}
+
+// parse validates the request's fields and keeps those the input needs;
+// it returns a reason code for a request that must be denied.
+func (ev *evaluation) parse() string {
 	r := ev.req
 	if r.Subject == nil || r.Action == nil || r.Resource == nil {
 		return ReasonMalformed
@@ -207,6 +263,7 @@ func (s *Service) gather(ctx context.Context, ev *evaluation) string {
 	if err != nil {
 		return ReasonSessionUnknown
 	}
+	ev.tok = tok
 	ev.nhs = r.Resource.ID
 	if !registration.ValidNHSNumber(ev.nhs) {
 		return ReasonNHSNumberInvalid
@@ -218,34 +275,25 @@ func (s *Service) gather(ctx context.Context, ev *evaluation) string {
 	if ev.reason, ok = stringProp(r.Context, "reason", ""); !ok || len(ev.reason) > maxReason {
 		return ReasonMalformed
 	}
-	section, ok := stringProp(r.Resource.Properties, "section", "")
-	if !ok || len(section) > 64 {
+	if ev.section, ok = stringProp(r.Resource.Properties, "section", ""); !ok || len(ev.section) > 64 {
 		return ReasonMalformed
 	}
-
-	sub, ok := ev.subjects[r.Subject.ID]
-	if !ok {
-		sub = s.subject(ctx, ev.id, ev.now, tok)
-		if ev.subjects != nil {
-			ev.subjects[r.Subject.ID] = sub
-		}
-	}
-	ev.sess, ev.profile = sub.sess, sub.profile
-	if sub.code != "" {
-		return sub.code
-	}
-	facts, err := s.d.Facts.PatientFacts(ctx, ev.nhs)
-	if err != nil {
-		s.log.ErrorContext(ctx, "patient facts unavailable", "decision", ev.id, "err", err)
-		return ReasonInternal
-	}
-	ev.input = s.input(ev, section, facts)
 	return ""
 }
 
-// subject looks up the session named by tok and its selected role
-// profile, which must be the session user's and current at now.
-func (s *Service) subject(ctx context.Context, decision string, now time.Time, tok sessions.Token) *subject {
+// subject is a looked-up session and, once the store has been read, its
+// selected role profile and the input's subject part; or the reason code
+// that stopped the lookup.
+type subject struct {
+	sess    *sessions.Session
+	profile *registration.RoleProfile
+	input   *InputSubject
+	code    string
+}
+
+// session looks up the session named by tok, which must have a role
+// profile selected.
+func (s *Service) session(ctx context.Context, decision string, tok sessions.Token) *subject {
 	sess, err := s.d.Sessions.Get(ctx, tok)
 	switch {
 	case errors.Is(err, sessions.ErrExpired):
@@ -259,76 +307,22 @@ func (s *Service) subject(ctx context.Context, decision string, now time.Time, t
 	if sess.RoleProfileID == "" {
 		return &subject{sess: sess, code: ReasonNoRole}
 	}
-	profile, err := s.d.Facts.RoleProfile(ctx, sess.RoleProfileID)
-	switch {
-	case errors.Is(err, registration.ErrNotFound):
-		return &subject{sess: sess, code: ReasonRoleNotCurrent}
-	case err != nil:
-		s.log.ErrorContext(ctx, "registration store failed", "decision", decision, "err", err)
-		return &subject{sess: sess, code: ReasonInternal}
-	}
-	if profile.UID != sess.UserID || !profile.Current(now) {
+	if registration.ValidateRoleProfileID(sess.RoleProfileID) != nil {
 		return &subject{sess: sess, code: ReasonRoleNotCurrent}
 	}
-	return &subject{sess: sess, profile: profile}
+	return &subject{sess: sess}
 }
 
-// input is the policy input document (rego/README.md).
-func (s *Service) input(ev *evaluation, section string, f *registration.PatientFacts) map[string]any {
-	rels := make([]any, 0, len(f.Relationships))
-	for _, r := range f.Relationships {
-		if !r.EndedAt.IsZero() && !r.EndedAt.After(ev.now) {
-			continue
-		}
-		var expires any
-		if !r.ExpiresAt.IsZero() {
-			expires = r.ExpiresAt.UTC().Format(time.RFC3339)
-		}
-		rels = append(rels, map[string]any{
-			"kind":        string(r.Kind),
-			"target_type": string(r.TargetType),
-			"target":      r.Target,
-			"expires_at":  expires,
-			"expired":     !r.Current(ev.now),
-		})
+// choose takes the session's role profile as read from the store (nil
+// when there is none), which must be the session user's and current at
+// now.
+func (sub *subject) choose(profile *registration.RoleProfile, now time.Time, cat *registration.Catalogue) {
+	if profile == nil || profile.UID != sub.sess.UserID || !profile.Current(now) {
+		sub.code = ReasonRoleNotCurrent
+		return
 	}
-	consent := map[string]any{"scr": "unknown", "dissent_codes": []any{}}
-	if f.Consent != nil {
-		codes := make([]any, 0, len(f.Consent.DissentCodes))
-		for _, c := range f.Consent.DissentCodes {
-			codes = append(codes, c)
-		}
-		consent = map[string]any{"scr": string(f.Consent.SCR), "dissent_codes": codes}
-	}
-	seal := map[string]any{"state": "none"}
-	for _, sl := range f.Seals {
-		if sl.Section == section {
-			seal = map[string]any{"state": string(sl.State), "owner_workgroup": sl.OwnerWorkgroup}
-		}
-	}
-	activities := s.d.Catalogue.Closure(ev.profile.Activities)
-	return map[string]any{
-		"now":    ev.now.UTC().Format(time.RFC3339),
-		"action": ev.req.Action.Name,
-		"resource": map[string]any{
-			"type":       "patient_record",
-			"nhs_number": ev.nhs,
-			"section":    section,
-			"seal":       seal,
-		},
-		"purpose": ev.purpose,
-		"reason":  ev.reason,
-		"subject": map[string]any{
-			"uid":             ev.sess.UserID,
-			"role_profile_id": ev.profile.ID,
-			"org":             ev.profile.ODS,
-			"job_role":        ev.profile.JobRole,
-			"activities":      toAny(activities),
-			"workgroups":      toAny(ev.profile.Workgroups),
-		},
-		"relationships": rels,
-		"consent":       consent,
-	}
+	sub.profile = profile
+	sub.input = newInputSubject(sub.sess.UserID, profile, cat)
 }
 
 func (s *Service) storeAlert(ctx context.Context, ev *evaluation, alertType string) (string, error) {
@@ -379,7 +373,7 @@ func (s *Service) record(ctx context.Context, ev *evaluation, revision string, r
 // loggedInput is what the decision log keeps of a decision's inputs.
 type loggedInput struct {
 	Request     EvaluationRequest `json:"request"`
-	PolicyInput map[string]any    `json:"policy_input,omitempty"`
+	PolicyInput *PolicyInput      `json:"policy_input,omitempty"`
 }
 
 // secretKeys are the property names whose values the decision log masks
@@ -475,12 +469,4 @@ func stringProp(m map[string]any, key, def string) (string, bool) {
 	}
 	s, ok := v.(string)
 	return strings.TrimSpace(s), ok
-}
-
-func toAny(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }

@@ -110,7 +110,7 @@ func BenchmarkEvaluatePolicyOnly(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		inputs[i] = in
+		inputs[i] = in.Value() // as the PDP passes it
 	}
 	b.ReportAllocs()
 	defer reportCPU(b)()

@@ -236,6 +236,10 @@ func TestPDPScenarios(t *testing.T) {
 
 	var alertIDs []string
 	cases := 0
+	// Each question and its answer, as "allow|codes|alert types", for the
+	// batch pass below.
+	var asked []map[string]any
+	var answers []string
 	for _, s := range subjects {
 		for _, pt := range patients {
 			for _, pu := range purposes {
@@ -259,6 +263,8 @@ func TestPDPScenarios(t *testing.T) {
 				if !slices.Equal(nonNil(gotAlerts), nonNil(wantAlerts)) {
 					t.Errorf("%s: alerts %v, want %v", name, gotAlerts, wantAlerts)
 				}
+				asked = append(asked, question(s.token, pt.nhs, "scr", pu.name, pu.reason))
+				answers = append(answers, fmt.Sprint(got.Decision, got.Context.ReasonCodes, gotAlerts))
 				if got.Context.ID == "" || got.Context.PolicyRevision == "" {
 					t.Errorf("%s: decision id %q revision %q", name, got.Context.ID, got.Context.PolicyRevision)
 				}
@@ -286,6 +292,53 @@ func TestPDPScenarios(t *testing.T) {
 		t.Error("no scenario raised an alert")
 	}
 	t.Logf("%d scenarios, %d alerts", cases, len(alertIDs))
+
+	// The same questions in batches of 100, the two subjects' questions
+	// interleaved (so each batch names both sessions and some fifty
+	// patients): each answer is the one asked alone, and every alert a
+	// batch names is stored.
+	order := make([]int, 0, len(asked))
+	half := len(asked) / len(subjects)
+	for i := range half {
+		for j := range subjects {
+			order = append(order, j*half+i)
+		}
+	}
+	batchAlerts := 0
+	for lo := 0; lo < len(order); lo += 100 {
+		idx := order[lo:min(lo+100, len(order))]
+		var body struct {
+			Evaluations []map[string]any `json:"evaluations"`
+		}
+		for _, i := range idx {
+			body.Evaluations = append(body.Evaluations, asked[i])
+		}
+		var got pdp.BatchResponse
+		if st := p.post(t, p.service, "/access/v1/evaluations", body, &got); st != 200 || len(got.Evaluations) != len(idx) {
+			t.Fatalf("batch at %d: got %d with %d answers", lo, st, len(got.Evaluations))
+		}
+		for k, e := range got.Evaluations {
+			var types []string
+			for _, o := range e.Context.Obligations {
+				if o.AlertID == "" {
+					t.Errorf("batch question %d: obligation without an alert id: %+v", idx[k], o)
+				}
+				types = append(types, o.AlertType)
+				batchAlerts++
+			}
+			slices.Sort(types)
+			if a := fmt.Sprint(e.Decision, e.Context.ReasonCodes, types); a != answers[idx[k]] {
+				t.Errorf("batch question %d: %s, asked alone %s", idx[k], a, answers[idx[k]])
+			}
+		}
+	}
+	after, err := store.Alerts(ctx, registration.AlertFilter{ODS: registration.DemoPracticeODS, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after)-len(stored) != batchAlerts || batchAlerts != len(alertIDs) {
+		t.Errorf("batches raised %d alerts and stored %d; asked alone, %d", batchAlerts, len(after)-len(stored), len(alertIDs))
+	}
 }
 
 func nonNil(s []string) []string {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
@@ -72,6 +73,20 @@ func (f *fakeFacts) PatientFacts(_ context.Context, nhs string) (*registration.P
 		return p, nil
 	}
 	return &registration.PatientFacts{NHSNumber: nhs, Relationships: []registration.Relationship{}, Seals: []registration.Seal{}}, nil
+}
+
+func (f *fakeFacts) DecisionFacts(ctx context.Context, profileIDs, nhsNumbers []string) (*registration.DecisionFacts, error) {
+	df := &registration.DecisionFacts{Profiles: map[string]*registration.RoleProfile{},
+		Patients: map[string]*registration.PatientFacts{}}
+	for _, id := range profileIDs {
+		if rp, err := f.RoleProfile(ctx, id); err == nil {
+			df.Profiles[id] = rp
+		}
+	}
+	for _, nhs := range nhsNumbers {
+		df.Patients[nhs], _ = f.PatientFacts(ctx, nhs)
+	}
+	return df, nil
 }
 
 func (f *fakeFacts) CreateAlert(_ context.Context, a registration.Alert) error {
@@ -319,9 +334,16 @@ func (f *fixture) evalOPA(t *testing.T, pq rego.PreparedEvalQuery, input any) an
 	return rs[0].Expressions[0].Value
 }
 
-// normal makes a JSON-shaped value comparable.
+// normal makes a JSON-shaped value (or a policy engine value, as authd's
+// PDP passes its input) comparable.
 func normal(t *testing.T, v any) any {
 	t.Helper()
+	if av, ok := v.(ast.Value); ok {
+		var err error
+		if v, err = ast.JSON(av); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
