@@ -26,9 +26,9 @@ import (
 // organisations, cards and role profiles, the login path among them, are
 // prepared once (readStmts).
 type sqlStore struct {
-	w *sql.DB // writes; for SQLite a single connection
-	r *sql.DB // reads; may be w
-	q readStmts
+	w  *sql.DB // writes; for SQLite a single connection
+	r  *sql.DB // reads; may be w
+	q  readStmts
 	dq decisionStmts // the PDP's read (sqlstore_decision.go)
 	// now is the clock for timestamps a caller leaves zero.
 	now func() time.Time
