@@ -141,6 +141,15 @@ func (m *Memory) Get(ctx context.Context, tok Token) (*Session, error) {
 	return m.touch(ctx, tok, false, "")
 }
 
+// GetMany implements Store.
+func (m *Memory) GetMany(ctx context.Context, toks []Token) ([]*Session, []error) {
+	out, errs := make([]*Session, len(toks)), make([]error, len(toks))
+	for i, tok := range toks {
+		out[i], errs[i] = m.Get(ctx, tok)
+	}
+	return out, errs
+}
+
 // SetRole implements Store.
 func (m *Memory) SetRole(ctx context.Context, tok Token, roleProfileID string) (*Session, error) {
 	if err := checkRole(roleProfileID); err != nil {

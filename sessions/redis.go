@@ -160,13 +160,47 @@ func (r *Redis) SetRole(ctx context.Context, tok Token, roleProfileID string) (*
 	return r.touch(ctx, tok, "1", roleProfileID)
 }
 
+// GetMany implements Store: the touch script for every token in one
+// pipeline (EVALSHA; a Cluster client splits it by node). A node that
+// does not hold the script yet answers NOSCRIPT, and those tokens are
+// looked up again one by one, which loads it.
+func (r *Redis) GetMany(ctx context.Context, toks []Token) ([]*Session, []error) {
+	out, errs := make([]*Session, len(toks)), make([]error, len(toks))
+	if len(toks) == 0 {
+		return out, errs
+	}
+	now := r.cfg.nowMS()
+	pipe := r.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(toks))
+	for i, tok := range toks {
+		h := tok.Hash()
+		cmds[i] = touchScript.EvalSha(ctx, pipe, []string{r.sessionKey(hex.EncodeToString(h[:]))}, now, "0", "")
+	}
+	_, _ = pipe.Exec(ctx) // each command keeps its own error
+	for i, cmd := range cmds {
+		res, err := cmd.Slice()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			out[i], errs[i] = r.Get(ctx, toks[i])
+			continue
+		}
+		out[i], errs[i] = r.touched(ctx, toks[i], res, err)
+	}
+	return out, errs
+}
+
 func (r *Redis) touch(ctx context.Context, tok Token, setRole, role string) (*Session, error) {
 	h := tok.Hash()
-	hx := hex.EncodeToString(h[:])
-	res, err := touchScript.Run(ctx, r.client, []string{r.sessionKey(hx)}, r.cfg.nowMS(), setRole, role).Slice()
+	res, err := touchScript.Run(ctx, r.client, []string{r.sessionKey(hex.EncodeToString(h[:]))}, r.cfg.nowMS(), setRole, role).Slice()
+	return r.touched(ctx, tok, res, err)
+}
+
+// touched reads the touch script's reply for tok.
+func (r *Redis) touched(ctx context.Context, tok Token, res []any, err error) (*Session, error) {
 	if err != nil {
 		return nil, redisErr("get", err)
 	}
+	h := tok.Hash()
+	hx := hex.EncodeToString(h[:])
 	switch status(res) {
 	case 0:
 		return nil, ErrNotFound

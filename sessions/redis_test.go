@@ -320,6 +320,13 @@ func TestRedisScriptCacheFlushed(t *testing.T) {
 	if err := c.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
+	got, errs := r.GetMany(ctx, []sessions.Token{tok, tok})
+	if err := errors.Join(errs...); err != nil || got[0] == nil || got[1] == nil {
+		t.Fatalf("GetMany after SCRIPT FLUSH: %v, %v", got, err)
+	}
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
 	if err := r.Delete(ctx, tok); err != nil {
 		t.Fatalf("Delete after SCRIPT FLUSH: %v", err)
 	}

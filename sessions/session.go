@@ -73,6 +73,9 @@ type Store interface {
 	// Get checks absolute and idle expiry (ErrExpired), then slides
 	// LastSeen to now.
 	Get(ctx context.Context, tok Token) (*Session, error)
+	// GetMany is Get for each token, in one round trip where the backend
+	// has them: sessions[i] and errs[i] are what Get(tok[i]) would return.
+	GetMany(ctx context.Context, toks []Token) (sessions []*Session, errs []error)
 	// SetRole selects a role profile ("" clears it), with the same checks
 	// and sliding as Get.
 	SetRole(ctx context.Context, tok Token, roleProfileID string) (*Session, error)

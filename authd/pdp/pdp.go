@@ -15,9 +15,10 @@ import (
 	"github.com/carespine/spineauth/sessions"
 )
 
-// Sessions is how the PDP finds a caller's user session.
+// Sessions is how the PDP finds the user sessions questions name.
 type Sessions interface {
-	Get(ctx context.Context, tok sessions.Token) (*sessions.Session, error)
+	// GetMany looks up several sessions at once (sessions.Store).
+	GetMany(ctx context.Context, toks []sessions.Token) ([]*sessions.Session, []error)
 }
 
 // Facts is the registration data a decision needs.
@@ -200,26 +201,49 @@ func (s *Service) Input(ctx context.Context, req EvaluationRequest) (*PolicyInpu
 
 // gather validates each question and looks up everything the policy
 // needs, setting ev.input, or ev.code when the question must be denied
-// before the policy runs. Each distinct session is looked up once; then
-// one store read brings the role profiles of the sessions found and the
-// facts of the patients they ask about.
+// before the policy runs. The distinct sessions the questions name are
+// looked up together (one round trip to Redis); then one store read
+// brings the role profiles of the sessions found and the facts of the
+// patients they ask about.
 func (s *Service) gather(ctx context.Context, evs []*evaluation) {
 	subjects := make(map[string]*subject, 1)
-	var profileIDs, nhsNumbers []string
+	var toks []sessions.Token
+	var looked []*subject // in the order of toks
 	for _, ev := range evs {
 		if ev.code = ev.parse(); ev.code != "" {
 			continue
 		}
 		sub, ok := subjects[ev.req.Subject.ID]
 		if !ok {
-			sub = s.session(ctx, ev.id, ev.tok)
+			sub = &subject{decision: ev.id}
 			subjects[ev.req.Subject.ID] = sub
-			if sub.code == "" {
-				profileIDs = append(profileIDs, sub.sess.RoleProfileID)
-			}
+			toks = append(toks, ev.tok)
+			looked = append(looked, sub)
 		}
-		ev.sub, ev.sess = sub, sub.sess
-		if ev.code = sub.code; ev.code == "" {
+		ev.sub = sub
+	}
+	if len(toks) == 0 {
+		return
+	}
+	found, errs := s.d.Sessions.GetMany(ctx, toks)
+	var profileIDs []string
+	for i, sub := range looked {
+		if len(found) != len(toks) || len(errs) != len(toks) { // a store that broke its contract
+			sub.code = ReasonInternal
+			continue
+		}
+		s.checkSession(ctx, sub, found[i], errs[i])
+		if sub.code == "" {
+			profileIDs = append(profileIDs, sub.sess.RoleProfileID)
+		}
+	}
+	var nhsNumbers []string
+	for _, ev := range evs {
+		if ev.code != "" {
+			continue
+		}
+		ev.sess = ev.sub.sess
+		if ev.code = ev.sub.code; ev.code == "" {
 			nhsNumbers = append(nhsNumbers, ev.nhs)
 		}
 	}
@@ -230,7 +254,7 @@ func (s *Service) gather(ctx context.Context, evs []*evaluation) {
 	if err != nil {
 		s.log.ErrorContext(ctx, "registration store failed", "decision", evs[0].id, "questions", len(evs), "err", err)
 	}
-	for _, sub := range subjects {
+	for _, sub := range looked {
 		if sub.code == "" && err == nil {
 			sub.choose(facts.Profiles[sub.sess.RoleProfileID], evs[0].now, s.d.Catalogue)
 		}
@@ -242,6 +266,9 @@ func (s *Service) gather(ctx context.Context, evs []*evaluation) {
 			ev.code = ReasonInternal
 		case ev.sub.code != "":
 			ev.code = ev.sub.code
+		case facts.Patients[ev.nhs] == nil: // a store that broke its contract
+			s.log.ErrorContext(ctx, "registration store left out a patient's facts", "decision", ev.id)
+			ev.code = ReasonInternal
 		default:
 			ev.profile = ev.sub.profile
 			ev.input = newPolicyInput(ev, ev.sub.input, facts.Patients[ev.nhs])
@@ -285,32 +312,31 @@ func (ev *evaluation) parse() string {
 // selected role profile and the input's subject part; or the reason code
 // that stopped the lookup.
 type subject struct {
-	sess    *sessions.Session
-	profile *registration.RoleProfile
-	input   *InputSubject
-	code    string
+	decision string // the first question that named it, for logs
+	sess     *sessions.Session
+	profile  *registration.RoleProfile
+	input    *InputSubject
+	code     string
 }
 
-// session looks up the session named by tok, which must have a role
-// profile selected.
-func (s *Service) session(ctx context.Context, decision string, tok sessions.Token) *subject {
-	sess, err := s.d.Sessions.Get(ctx, tok)
+// checkSession takes the session store's answer for sub: the session
+// must exist and have a role profile selected.
+func (s *Service) checkSession(ctx context.Context, sub *subject, sess *sessions.Session, err error) {
 	switch {
 	case errors.Is(err, sessions.ErrExpired):
-		return &subject{code: ReasonSessionExpired}
+		sub.code = ReasonSessionExpired
 	case errors.Is(err, sessions.ErrNotFound):
-		return &subject{code: ReasonSessionUnknown}
-	case err != nil:
-		s.log.ErrorContext(ctx, "session store failed", "decision", decision, "err", err)
-		return &subject{code: ReasonInternal}
+		sub.code = ReasonSessionUnknown
+	case err != nil || sess == nil:
+		s.log.ErrorContext(ctx, "session store failed", "decision", sub.decision, "err", err)
+		sub.code = ReasonInternal
+	case sess.RoleProfileID == "":
+		sub.sess, sub.code = sess, ReasonNoRole
+	case registration.ValidateRoleProfileID(sess.RoleProfileID) != nil:
+		sub.sess, sub.code = sess, ReasonRoleNotCurrent
+	default:
+		sub.sess = sess
 	}
-	if sess.RoleProfileID == "" {
-		return &subject{sess: sess, code: ReasonNoRole}
-	}
-	if registration.ValidateRoleProfileID(sess.RoleProfileID) != nil {
-		return &subject{sess: sess, code: ReasonRoleNotCurrent}
-	}
-	return &subject{sess: sess}
 }
 
 // choose takes the session's role profile as read from the store (nil

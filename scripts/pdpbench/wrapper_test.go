@@ -51,6 +51,14 @@ func (f fakeSessions) Get(_ context.Context, tok sessions.Token) (*sessions.Sess
 	return &c, nil
 }
 
+func (f fakeSessions) GetMany(ctx context.Context, toks []sessions.Token) ([]*sessions.Session, []error) {
+	out, errs := make([]*sessions.Session, len(toks)), make([]error, len(toks))
+	for i, tok := range toks {
+		out[i], errs[i] = f.Get(ctx, tok)
+	}
+	return out, errs
+}
+
 // fakeFacts is the PDP's registration store.
 type fakeFacts struct {
 	profiles map[string]*registration.RoleProfile

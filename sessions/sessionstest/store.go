@@ -34,6 +34,7 @@ func RunStoreTests(t *testing.T, newStore NewStoreFunc) {
 		{"InvalidSession", testInvalidSession},
 		{"SetRole", testSetRole},
 		{"DeleteThenGet", testDelete},
+		{"GetMany", testGetMany},
 		{"DeleteUser", testDeleteUser},
 		{"DeleteCard", testDeleteCard},
 		{"Concurrent", testConcurrent},
@@ -321,6 +322,53 @@ func testDelete(t *testing.T, s sessions.Store, _ *Clock) {
 	if n, err := s.DeleteUser(ctx, "555000000020"); err != nil || n != 1 {
 		t.Fatalf("DeleteUser = %d, %v; want 1", n, err)
 	}
+}
+
+// testGetMany asks for live, expired, ended and unknown sessions (one of
+// them twice) at once: each answer is the one Get gives, and the live
+// sessions slide as Get slides them.
+func testGetMany(t *testing.T, s sessions.Store, clk *Clock) {
+	ctx := context.Background()
+	if got, errs := s.GetMany(ctx, nil); len(got) != 0 || len(errs) != 0 {
+		t.Fatalf("GetMany(nil) = %v, %v", got, errs)
+	}
+	live, want := mustCreate(t, s, sample("555000000021", "card-11"))
+	short := sample("555000000022", "card-12")
+	short.ExpiresAt = clk.Now().Add(time.Minute)
+	expired, _ := mustCreate(t, s, short)
+	ended, _ := mustCreate(t, s, sample("555000000023", "card-13"))
+	if err := s.Delete(ctx, ended); err != nil {
+		t.Fatal(err)
+	}
+	unknown, err := sessions.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	got, errs := s.GetMany(ctx, []sessions.Token{live, expired, ended, unknown, live})
+	if len(got) != 5 || len(errs) != 5 {
+		t.Fatalf("GetMany gave %d sessions and %d errors for 5 tokens", len(got), len(errs))
+	}
+	for _, i := range []int{0, 4} {
+		if errs[i] != nil || got[i] == nil || got[i].ID != want.ID || got[i].UserID != want.UserID ||
+			!got[i].LastSeen.Equal(clk.Now()) {
+			t.Fatalf("GetMany[%d] = %+v, %v; want %s seen at %v", i, got[i], errs[i], want.ID, clk.Now())
+		}
+	}
+	wantErr(t, "GetMany of an expired session", errs[1], sessions.ErrExpired)
+	wantErr(t, "GetMany of an ended session", errs[2], sessions.ErrNotFound)
+	wantErr(t, "GetMany of an unknown token", errs[3], sessions.ErrNotFound)
+	for _, i := range []int{1, 2, 3} {
+		if got[i] != nil {
+			t.Errorf("GetMany[%d] = %+v with error %v", i, got[i], errs[i])
+		}
+	}
+	// The expired session is gone, as after Get.
+	_, err = s.Get(ctx, expired)
+	wantErr(t, "Get after GetMany found it expired", err, sessions.ErrNotFound)
+	// And the live one slid: it outlives an idle timeout counted from creation.
+	clk.Advance(sessions.DefaultIdleTimeout - time.Minute)
+	mustGet(t, s, live)
 }
 
 // fleet creates sessions for users and cards; it returns their tokens by label.
