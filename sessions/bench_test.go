@@ -31,12 +31,11 @@ func BenchmarkGet(b *testing.B) {
 	})
 }
 
-func benchGet(b *testing.B, s sessions.Store) {
-	ctx := context.Background()
-	const n = 1024
+// benchSessions creates n sessions, each of its own user and card.
+func benchSessions(b *testing.B, s sessions.Store, n int) []sessions.Token {
 	toks := make([]sessions.Token, n)
 	for i := range toks {
-		tok, _, err := s.Create(ctx, sessions.Session{
+		tok, _, err := s.Create(context.Background(), sessions.Session{
 			UserID: fmt.Sprintf("5550%08d", i), CardID: fmt.Sprintf("card-%d", i), CertSerial: "01",
 		})
 		if err != nil {
@@ -44,6 +43,13 @@ func benchGet(b *testing.B, s sessions.Store) {
 		}
 		toks[i] = tok
 	}
+	return toks
+}
+
+func benchGet(b *testing.B, s sessions.Store) {
+	ctx := context.Background()
+	const n = 1024
+	toks := benchSessions(b, s, n)
 	var (
 		mu   sync.Mutex
 		all  []time.Duration
@@ -82,16 +88,7 @@ func BenchmarkRedisTenSessions(b *testing.B) {
 	b.Cleanup(func() { _ = c.Close() }) // after Prefix's cleanup
 	s := sessions.NewRedis(c, sessions.Config{}, redistest.Prefix(b, c))
 	ctx := context.Background()
-	toks := make([]sessions.Token, 10)
-	for i := range toks {
-		tok, _, err := s.Create(ctx, sessions.Session{
-			UserID: fmt.Sprintf("5550%08d", i), CardID: fmt.Sprintf("card-%d", i), CertSerial: "01",
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		toks[i] = tok
-	}
+	toks := benchSessions(b, s, 10)
 	b.Run("GetMany", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
