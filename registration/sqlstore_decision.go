@@ -40,8 +40,8 @@ type decisionStmts struct {
 	stmts [sizeClasses][sizeClasses]atomic.Pointer[sql.Stmt]
 }
 
-// sizeClass returns the class of a list of n keys (0 < n <= MaxDecisionFacts)
-// and the length of the padded list.
+// sizeClass returns the class of a list of n keys (0 <= n <=
+// MaxDecisionFacts) and the length of the padded list.
 func sizeClass(n int) (class, padded int) {
 	if n == 0 {
 		return 0, 0
@@ -97,11 +97,7 @@ func decisionFactsSQL(np, nn int) string {
 	var branches []string
 	if np > 0 {
 		branches = append(branches, `SELECT 'p' AS k, rp.id AS key, rp.uid AS a, rp.ods AS b, rp.job_role AS c,
-       rp.status AS d, rp.approved_by AS e,
-       (SELECT string_agg(replace(replace(x.activity, '%', '%25'), ' ', '%20'), ' ')
-          FROM role_profile_activities x WHERE x.role_profile_id = rp.id) AS f,
-       (SELECT string_agg(replace(replace(x.workgroup, '%', '%25'), ' ', '%20'), ' ')
-          FROM role_profile_workgroups x WHERE x.role_profile_id = rp.id) AS g,
+       rp.status AS d, rp.approved_by AS e, `+activitiesAgg+` AS f, `+workgroupsAgg+` AS g,
        rp.start_us AS n1, rp.end_us AS n2, rp.created_at_us AS n3
   FROM role_profiles rp WHERE rp.id IN (`+list(1, np)+`)`)
 	}

@@ -107,11 +107,13 @@ const (
 		WHERE p.uid = $1 ORDER BY rp.start_us, rp.id`
 
 	profileSelect = `SELECT rp.id, rp.uid, rp.ods, rp.job_role, rp.start_us, rp.end_us,
-		rp.status, rp.approved_by, rp.created_at_us,
-		(SELECT string_agg(replace(replace(c.activity, '%', '%25'), ' ', '%20'), ' ')
-			FROM role_profile_activities c WHERE c.role_profile_id = rp.id),
-		(SELECT string_agg(replace(replace(c.workgroup, '%', '%25'), ' ', '%20'), ' ')
-			FROM role_profile_workgroups c WHERE c.role_profile_id = rp.id) `
+		rp.status, rp.approved_by, rp.created_at_us, ` + activitiesAgg + `, ` + workgroupsAgg + ` `
+
+	// The lists of the role profile rp, aggregated (splitList decodes them).
+	activitiesAgg = `(SELECT string_agg(replace(replace(c.activity, '%', '%25'), ' ', '%20'), ' ')
+			FROM role_profile_activities c WHERE c.role_profile_id = rp.id)`
+	workgroupsAgg = `(SELECT string_agg(replace(replace(c.workgroup, '%', '%25'), ' ', '%20'), ' ')
+			FROM role_profile_workgroups c WHERE c.role_profile_id = rp.id)`
 )
 
 // RoleProfile implements Store.

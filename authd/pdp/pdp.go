@@ -226,12 +226,15 @@ func (s *Service) gather(ctx context.Context, evs []*evaluation) {
 		return
 	}
 	found, errs := s.d.Sessions.GetMany(ctx, toks)
+	if len(found) != len(toks) || len(errs) != len(toks) { // a store that broke its contract
+		broken := fmt.Errorf("pdp: the session store answered %d of %d lookups", min(len(found), len(errs)), len(toks))
+		found, errs = make([]*sessions.Session, len(toks)), make([]error, len(toks))
+		for i := range errs {
+			errs[i] = broken
+		}
+	}
 	var profileIDs []string
 	for i, sub := range looked {
-		if len(found) != len(toks) || len(errs) != len(toks) { // a store that broke its contract
-			sub.code = ReasonInternal
-			continue
-		}
 		s.checkSession(ctx, sub, found[i], errs[i])
 		if sub.code == "" {
 			profileIDs = append(profileIDs, sub.sess.RoleProfileID)
