@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -171,10 +172,11 @@ func (r *Redis) GetMany(ctx context.Context, toks []Token) ([]*Session, []error)
 	}
 	now := r.cfg.nowMS()
 	pipe := r.client.Pipeline()
+	hashes := make([][sha256.Size]byte, len(toks))
 	cmds := make([]*redis.Cmd, len(toks))
 	for i, tok := range toks {
-		h := tok.Hash()
-		cmds[i] = touchScript.EvalSha(ctx, pipe, []string{r.sessionKey(hex.EncodeToString(h[:]))}, now, "0", "")
+		hashes[i] = tok.Hash()
+		cmds[i] = touchScript.EvalSha(ctx, pipe, []string{r.sessionKey(hex.EncodeToString(hashes[i][:]))}, now, "0", "")
 	}
 	_, _ = pipe.Exec(ctx) // each command keeps its own error
 	for i, cmd := range cmds {
@@ -183,7 +185,7 @@ func (r *Redis) GetMany(ctx context.Context, toks []Token) ([]*Session, []error)
 			out[i], errs[i] = r.Get(ctx, toks[i])
 			continue
 		}
-		out[i], errs[i] = r.touched(ctx, toks[i], res, err)
+		out[i], errs[i] = r.touched(ctx, hashes[i], res, err)
 	}
 	return out, errs
 }
@@ -191,15 +193,15 @@ func (r *Redis) GetMany(ctx context.Context, toks []Token) ([]*Session, []error)
 func (r *Redis) touch(ctx context.Context, tok Token, setRole, role string) (*Session, error) {
 	h := tok.Hash()
 	res, err := touchScript.Run(ctx, r.client, []string{r.sessionKey(hex.EncodeToString(h[:]))}, r.cfg.nowMS(), setRole, role).Slice()
-	return r.touched(ctx, tok, res, err)
+	return r.touched(ctx, h, res, err)
 }
 
-// touched reads the touch script's reply for tok.
-func (r *Redis) touched(ctx context.Context, tok Token, res []any, err error) (*Session, error) {
+// touched reads the touch script's reply for the session whose token
+// hash is h.
+func (r *Redis) touched(ctx context.Context, h [sha256.Size]byte, res []any, err error) (*Session, error) {
 	if err != nil {
 		return nil, redisErr("get", err)
 	}
-	h := tok.Hash()
 	hx := hex.EncodeToString(h[:])
 	switch status(res) {
 	case 0:
