@@ -41,6 +41,11 @@ type DecisionLog interface {
 	// shortly after. When the queue is full, Record waits briefly and then
 	// fails: a record is never dropped without its caller being told.
 	Record(ctx context.Context, d Decision, sync bool) error
+	// RecordAll stores each of ds as Record would, with sync[i] for
+	// ds[i], but enqueues them all before it waits for the sync ones, so
+	// that these can share a commit (and its fsync). errs[i] is Record's
+	// error for ds[i].
+	RecordAll(ctx context.Context, ds []Decision, sync []bool) (errs []error)
 	// Close writes everything queued and releases the log.
 	Close() error
 }
@@ -257,6 +262,34 @@ func (l *SQLiteLog) Failed() int64 { return l.failed.Load() }
 // Record implements DecisionLog. Input and Result are encoded as JSON
 // before Record returns, so the caller may reuse them afterwards.
 func (l *SQLiteLog) Record(ctx context.Context, d Decision, sync bool) error {
+	return l.RecordAll(ctx, []Decision{d}, []bool{sync})[0]
+}
+
+// RecordAll implements DecisionLog; as with Record, the decisions may be
+// reused once it returns.
+func (l *SQLiteLog) RecordAll(ctx context.Context, ds []Decision, sync []bool) []error {
+	errs := make([]error, len(ds))
+	queued := make([]*pending, len(ds))
+	for i, d := range ds {
+		queued[i], errs[i] = l.queue1(ctx, d, i < len(sync) && sync[i])
+	}
+	for i, p := range queued {
+		if p == nil || p.done == nil {
+			continue
+		}
+		select {
+		case errs[i] = <-p.done:
+		case <-ctx.Done():
+			// The record may still commit; the caller has been told it is
+			// not known to be durable and must act as if it were not.
+			errs[i] = fmt.Errorf("policy: decision %s: waiting for commit: %w", p.d.ID, ctx.Err())
+		}
+	}
+	return errs
+}
+
+// queue1 encodes d and enqueues it; a sync record gets a done channel.
+func (l *SQLiteLog) queue1(ctx context.Context, d Decision, sync bool) (*pending, error) {
 	if d.Time.IsZero() {
 		d.Time = l.now()
 	}
@@ -266,28 +299,18 @@ func (l *SQLiteLog) Record(ctx context.Context, d Decision, sync bool) error {
 	p := &pending{d: d}
 	var err error
 	if p.input, err = json.Marshal(d.Input); err != nil {
-		return fmt.Errorf("policy: decision %s: input: %w", d.ID, err)
+		return nil, fmt.Errorf("policy: decision %s: input: %w", d.ID, err)
 	}
 	if p.result, err = json.Marshal(d.Result); err != nil {
-		return fmt.Errorf("policy: decision %s: result: %w", d.ID, err)
+		return nil, fmt.Errorf("policy: decision %s: result: %w", d.ID, err)
 	}
 	if sync {
 		p.done = make(chan error, 1)
 	}
 	if err := l.enqueue(ctx, p); err != nil {
-		return err
+		return nil, err
 	}
-	if !sync {
-		return nil
-	}
-	select {
-	case err := <-p.done:
-		return err
-	case <-ctx.Done():
-		// The record may still commit; the caller has been told it is
-		// not known to be durable and must act as if it were not.
-		return fmt.Errorf("policy: decision %s: waiting for commit: %w", d.ID, ctx.Err())
-	}
+	return p, nil
 }
 
 func (l *SQLiteLog) enqueue(ctx context.Context, p *pending) error {

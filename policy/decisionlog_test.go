@@ -176,6 +176,48 @@ func TestRecordSyncIsCommitted(t *testing.T) {
 	}
 }
 
+// TestRecordAll: a batch's records, sync and not, each get their own
+// answer: a duplicate and an unencodable record fail alone, and every
+// sync record is committed when RecordAll returns.
+func TestRecordAll(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "decisions.db")
+	l := openLog(t, path)
+	db := rawDB(t, path)
+	if errs := l.RecordAll(t.Context(), nil, nil); len(errs) != 0 {
+		t.Fatalf("RecordAll(nil) = %v", errs)
+	}
+	ds := make([]Decision, 8)
+	for i := range ds {
+		ds[i] = sampleDecision(i)
+	}
+	ds[5].ID = ds[1].ID                               // a duplicate of a sync record
+	ds[6].Input = map[string]any{"c": make(chan int)} // cannot be encoded
+	sync := []bool{true, true, false, true, false, true, true, true}
+	errs := l.RecordAll(t.Context(), ds, sync)
+	if len(errs) != len(ds) {
+		t.Fatalf("%d errors for %d decisions", len(errs), len(ds))
+	}
+	for i, err := range errs {
+		switch i {
+		case 5:
+			if err == nil || !strings.Contains(err.Error(), "UNIQUE") {
+				t.Errorf("duplicate: %v", err)
+			}
+		case 6:
+			if err == nil || !strings.Contains(err.Error(), "input") {
+				t.Errorf("unencodable: %v", err)
+			}
+		default:
+			if err != nil {
+				t.Errorf("decision %d: %v", i, err)
+			}
+			if sync[i] && countRows(t, db, "WHERE id = ?", ds[i].ID) != 1 {
+				t.Errorf("sync decision %d not committed when RecordAll returned", i)
+			}
+		}
+	}
+}
+
 func TestRecordQueueFullIsAnError(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "decisions.db")
 	l := openLog(t, path, WithQueueSize(1), WithMaxBatch(1), WithEnqueueTimeout(20*time.Millisecond))

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -17,43 +18,65 @@ const alertColumns = `id, alert_type, nhs_number, uid, role_profile_id, ods, rea
 
 // CreateAlert implements Store.
 func (s *sqlStore) CreateAlert(ctx context.Context, a Alert) error {
-	if a.Status != AlertOpen {
-		return invalid("status", "must be open for a new alert")
+	return s.CreateAlerts(ctx, []Alert{a})
+}
+
+// CreateAlerts implements Store. A batch of access decisions stores its
+// alerts with it: one transaction, one commit (and one fsync) for all.
+func (s *sqlStore) CreateAlerts(ctx context.Context, alerts []Alert) error {
+	alerts = slices.Clone(alerts) // normalised below; the caller's stay as they are
+	for i := range alerts {
+		a := &alerts[i]
+		if a.Status != AlertOpen {
+			return invalid("status", "must be open for a new alert")
+		}
+		if a.CreatedAt.IsZero() {
+			a.CreatedAt = s.stamp()
+		}
+		a.CreatedAt = normTime(a.CreatedAt)
+		if err := a.Validate(); err != nil {
+			return err
+		}
 	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = s.stamp()
-	}
-	a.CreatedAt = normTime(a.CreatedAt)
-	if err := a.Validate(); err != nil {
-		return err
+	if len(alerts) == 0 {
+		return nil
 	}
 	return s.write(ctx, "create alert", func(tx *sql.Tx) error {
-		dup, err := exists(ctx, tx, `SELECT 1 FROM alerts WHERE id = $1`, a.ID)
-		if err != nil {
-			return err
+		for _, a := range alerts {
+			if err := insertAlert(ctx, tx, a); err != nil {
+				return err
+			}
 		}
-		if dup {
-			return fmt.Errorf("registration: alert %s: %w", a.ID, ErrExists)
-		}
-		var holder, ods string
-		err = tx.QueryRowContext(ctx, `SELECT uid, ods FROM role_profiles WHERE id = $1`, a.RoleProfileID).
-			Scan(&holder, &ods)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return invalid("role_profile_id", "names no registered role profile")
-		case err != nil:
-			return err
-		case holder != a.UID:
-			return invalid("uid", "must be the holder of the role profile")
-		case ods != a.ODS:
-			return invalid("ods", "must be the organisation of the role profile")
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO alerts (`+alertColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL)`,
-			a.ID, string(a.Type), a.NHSNumber, a.UID, a.RoleProfileID, a.ODS, a.Reason,
-			nullString(a.DecisionID), toMicros(a.CreatedAt), string(a.Status))
-		return err
+		return nil
 	})
+}
+
+func insertAlert(ctx context.Context, tx *sql.Tx, a Alert) error {
+	dup, err := exists(ctx, tx, `SELECT 1 FROM alerts WHERE id = $1`, a.ID)
+	if err != nil {
+		return err
+	}
+	if dup {
+		return fmt.Errorf("registration: alert %s: %w", a.ID, ErrExists)
+	}
+	var holder, ods string
+	err = tx.QueryRowContext(ctx, `SELECT uid, ods FROM role_profiles WHERE id = $1`, a.RoleProfileID).
+		Scan(&holder, &ods)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return invalid("role_profile_id", "names no registered role profile")
+	case err != nil:
+		return err
+	case holder != a.UID:
+		return invalid("uid", "must be the holder of the role profile")
+	case ods != a.ODS:
+		return invalid("ods", "must be the organisation of the role profile")
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO alerts (`+alertColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL)`,
+		a.ID, string(a.Type), a.NHSNumber, a.UID, a.RoleProfileID, a.ODS, a.Reason,
+		nullString(a.DecisionID), toMicros(a.CreatedAt), string(a.Status))
+	return err
 }
 
 // Alerts implements Store.

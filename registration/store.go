@@ -121,6 +121,10 @@ type Store interface {
 	// CreateAlert stores a, which must be open and new. a.RoleProfileID
 	// must be a role profile of a.UID at a.ODS (else ErrInvalid).
 	CreateAlert(ctx context.Context, a Alert) error
+	// CreateAlerts stores each alert as CreateAlert would, all in one
+	// transaction: all are stored or, with the first failure's error,
+	// none.
+	CreateAlerts(ctx context.Context, alerts []Alert) error
 	// Alerts returns the alerts f selects, oldest first (CreatedAt, ID).
 	Alerts(ctx context.Context, f AlertFilter) ([]Alert, error)
 	// ReviewAlert records a review by reviewer (an existing person other

@@ -26,7 +26,8 @@ type Facts interface {
 	// DecisionFacts reads the role profiles and patients' facts of a
 	// batch of questions in one snapshot (registration.Store).
 	DecisionFacts(ctx context.Context, profileIDs, nhsNumbers []string) (*registration.DecisionFacts, error)
-	CreateAlert(ctx context.Context, a registration.Alert) error
+	// CreateAlerts stores a batch's alerts in one transaction.
+	CreateAlerts(ctx context.Context, alerts []registration.Alert) error
 }
 
 // Evaluator runs a named policy query.
@@ -121,9 +122,9 @@ func (s *Service) EvaluateBatch(ctx context.Context, caller string, reqs []Evalu
 			evs[i] = &evaluation{id: policy.NewDecisionID(time.Now()), caller: caller, start: start, now: now, req: req}
 		}
 		s.gather(ctx, evs)
-		for i, ev := range evs {
-			out[lo+i] = s.answer(ctx, ev)
-			s.d.Metrics.observe(out[lo+i], time.Since(ev.start))
+		for i, resp := range s.answer(ctx, evs) {
+			out[lo+i] = resp
+			s.d.Metrics.observe(resp, time.Since(start))
 		}
 	}
 	return out
@@ -131,24 +132,41 @@ func (s *Service) EvaluateBatch(ctx context.Context, caller string, reqs []Evalu
 
 // evaluate gathers ev's facts and answers it.
 func (s *Service) evaluate(ctx context.Context, ev *evaluation) EvaluationResponse {
-	s.gather(ctx, []*evaluation{ev})
-	return s.answer(ctx, ev)
+	evs := []*evaluation{ev}
+	s.gather(ctx, evs)
+	return s.answer(ctx, evs)[0]
 }
 
-// answer decides a gathered question, stores its alerts and records it.
-func (s *Service) answer(ctx context.Context, ev *evaluation) EvaluationResponse {
+// answer decides gathered questions in three steps, each taken once for
+// them all: the policy for each question; the alerts the allowed answers
+// owe, stored in one transaction; the decision log's records, enqueued
+// together so that those owed a commit before the answer share one.
+func (s *Service) answer(ctx context.Context, evs []*evaluation) []EvaluationResponse {
+	out := make([]EvaluationResponse, len(evs))
+	revisions := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i], revisions[i] = s.decideOne(ctx, ev)
+	}
+	s.storeAlerts(ctx, evs, out)
+	s.recordAll(ctx, evs, revisions, out)
+	return out
+}
+
+// decideOne evaluates the policy for ev, or denies it with the code gather
+// found; it also returns the policy revision that decided.
+func (s *Service) decideOne(ctx context.Context, ev *evaluation) (EvaluationResponse, string) {
 	if ev.code != "" {
-		return s.deny(ctx, ev, "", ev.code)
+		return denial(ev.id, "", ev.code), ""
 	}
 	res, err := s.d.Policy.Eval(ctx, AccessQuery, ev.input.Value())
 	if err != nil {
 		s.log.ErrorContext(ctx, "policy evaluation failed", "decision", ev.id, "err", err)
-		return s.deny(ctx, ev, "", ReasonInternal)
+		return denial(ev.id, "", ReasonInternal), ""
 	}
 	allow, codes, obligations, err := parseDecision(res.Value)
 	if err != nil {
 		s.log.ErrorContext(ctx, "policy returned a malformed decision", "decision", ev.id, "revision", res.Revision, "err", err)
-		return s.deny(ctx, ev, res.Revision, ReasonInternal)
+		return denial(ev.id, res.Revision, ReasonInternal), res.Revision
 	}
 	resp := EvaluationResponse{Decision: allow, Context: DecisionContext{
 		ID: ev.id, ReasonCodes: codes, Obligations: obligations, PolicyRevision: res.Revision}}
@@ -158,31 +176,107 @@ func (s *Service) answer(ctx context.Context, ev *evaluation) EvaluationResponse
 			resp.Context.ReasonCodes = []string{ReasonInternal} // a deny always says why
 		}
 	}
-	// Alerts are stored before the answer leaves; if that fails, deny.
-	if allow {
-		for i, o := range resp.Context.Obligations {
-			if o.Type != "alert" {
-				continue
+	return resp, res.Revision
+}
+
+// denial is a deny with one reason code.
+func denial(id, revision, code string) EvaluationResponse {
+	return EvaluationResponse{Context: DecisionContext{ID: id, ReasonCodes: []string{code},
+		Obligations: []Obligation{}, PolicyRevision: revision}}
+}
+
+// storeAlerts stores the alerts that the allowed answers in out owe, all
+// in one transaction, before any answer leaves, and puts their IDs in the
+// obligations. An answer whose alert cannot be stored becomes a deny: one
+// that fails the alert's own checks alone, every one that owed an alert
+// when the transaction fails.
+func (s *Service) storeAlerts(ctx context.Context, evs []*evaluation, out []EvaluationResponse) {
+	var alerts []registration.Alert
+	var owing []int
+	for i := range out {
+		if !out[i].Decision {
+			continue
+		}
+		var mine []registration.Alert
+		for _, o := range out[i].Context.Obligations {
+			if o.Type == "alert" {
+				mine = append(mine, s.alert(evs[i], o.AlertType))
 			}
-			id, err := s.storeAlert(ctx, ev, o.AlertType)
-			if err != nil {
-				s.log.ErrorContext(ctx, "alert could not be stored; denying", "decision", ev.id, "alert_type", o.AlertType, "err", err)
-				return s.deny(ctx, ev, res.Revision, ReasonInternal)
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		if err := validAlerts(mine); err != nil {
+			s.log.ErrorContext(ctx, "alert refused; denying", "decision", evs[i].id, "err", err)
+			out[i] = denial(evs[i].id, out[i].Context.PolicyRevision, ReasonInternal)
+			continue
+		}
+		for j, k := 0, 0; j < len(out[i].Context.Obligations); j++ {
+			if out[i].Context.Obligations[j].Type == "alert" {
+				out[i].Context.Obligations[j].AlertID = mine[k].ID
+				k++
 			}
-			resp.Context.Obligations[i].AlertID = id
+		}
+		alerts = append(alerts, mine...)
+		owing = append(owing, i)
+	}
+	if len(alerts) == 0 {
+		return
+	}
+	if err := s.d.Facts.CreateAlerts(ctx, alerts); err != nil {
+		s.log.ErrorContext(ctx, "alerts could not be stored; denying", "decision", evs[owing[0]].id,
+			"alerts", len(alerts), "err", err)
+		for _, i := range owing {
+			out[i] = denial(evs[i].id, out[i].Context.PolicyRevision, ReasonInternal)
 		}
 	}
-	sync := len(resp.Context.Obligations) > 0 || ev.purpose == "emergency"
-	if err := s.record(ctx, ev, res.Revision, resp, sync); err != nil {
-		s.log.ErrorContext(ctx, "decision could not be recorded; denying", "decision", ev.id, "err", err)
-		if allow {
-			// The answer would be unaccounted for: refuse it.
-			deny := EvaluationResponse{Context: DecisionContext{ID: ev.id, ReasonCodes: []string{ReasonInternal},
-				Obligations: []Obligation{}, PolicyRevision: res.Revision}}
-			return deny
+}
+
+func validAlerts(alerts []registration.Alert) error {
+	for _, a := range alerts {
+		if err := a.Validate(); err != nil {
+			return err
 		}
 	}
-	return resp
+	return nil
+}
+
+// alert is the alert of type alertType that ev's allowed answer owes.
+func (s *Service) alert(ev *evaluation, alertType string) registration.Alert {
+	return registration.Alert{
+		ID:            registration.NewRecordID(),
+		Type:          registration.AlertType(alertType),
+		NHSNumber:     ev.nhs,
+		UID:           ev.sess.UserID,
+		RoleProfileID: ev.profile.ID,
+		ODS:           ev.profile.ODS,
+		Reason:        ev.reason,
+		DecisionID:    ev.id,
+		CreatedAt:     ev.now,
+		Status:        registration.AlertOpen,
+	}
+}
+
+// recordAll writes the decision log's records of evs, answered out:
+// emergency and alerting decisions durably before the answers leave. An
+// allow that cannot be recorded would be unaccounted for, so it becomes a
+// deny.
+func (s *Service) recordAll(ctx context.Context, evs []*evaluation, revisions []string, out []EvaluationResponse) {
+	ds := make([]policy.Decision, len(evs))
+	sync := make([]bool, len(evs))
+	for i, ev := range evs {
+		ds[i] = ev.decision(revisions[i], out[i])
+		sync[i] = len(out[i].Context.Obligations) > 0 || ev.purpose == "emergency"
+	}
+	for i, err := range s.d.Log.RecordAll(ctx, ds, sync) {
+		if err == nil {
+			continue
+		}
+		s.log.ErrorContext(ctx, "decision could not be recorded", "decision", evs[i].id, "allowed", out[i].Decision, "err", err)
+		if out[i].Decision {
+			out[i] = denial(evs[i].id, revisions[i], ReasonInternal)
+		}
+	}
 }
 
 // Input builds the policy input document for req as Evaluate would,
@@ -354,39 +448,19 @@ func (sub *subject) choose(profile *registration.RoleProfile, now time.Time, cat
 	sub.input = newInputSubject(sub.sess.UserID, profile, cat)
 }
 
-func (s *Service) storeAlert(ctx context.Context, ev *evaluation, alertType string) (string, error) {
-	a := registration.Alert{
-		ID:            registration.NewRecordID(),
-		Type:          registration.AlertType(alertType),
-		NHSNumber:     ev.nhs,
-		UID:           ev.sess.UserID,
-		RoleProfileID: ev.profile.ID,
-		ODS:           ev.profile.ODS,
-		Reason:        ev.reason,
-		DecisionID:    ev.id,
-		CreatedAt:     ev.now,
-		Status:        registration.AlertOpen,
-	}
-	if err := s.d.Facts.CreateAlert(ctx, a); err != nil {
-		return "", err
-	}
-	return a.ID, nil
-}
-
 // deny answers no with one reason code and records the decision.
 func (s *Service) deny(ctx context.Context, ev *evaluation, revision, code string) EvaluationResponse {
-	resp := EvaluationResponse{Context: DecisionContext{ID: ev.id, ReasonCodes: []string{code},
-		Obligations: []Obligation{}, PolicyRevision: revision}}
-	if err := s.record(ctx, ev, revision, resp, false); err != nil {
+	resp := denial(ev.id, revision, code)
+	if err := s.d.Log.Record(ctx, ev.decision(revision, resp), false); err != nil {
 		s.log.ErrorContext(ctx, "denial could not be recorded", "decision", ev.id, "err", err)
 	}
 	return resp
 }
 
-// record writes the decision log entry; the request is recorded without
-// the session token.
-func (s *Service) record(ctx context.Context, ev *evaluation, revision string, resp EvaluationResponse, sync bool) error {
-	return s.d.Log.Record(ctx, policy.Decision{
+// decision is the decision log's record of ev answered resp; the request
+// is recorded without the session token.
+func (ev *evaluation) decision(revision string, resp EvaluationResponse) policy.Decision {
+	return policy.Decision{
 		ID:         ev.id,
 		Time:       ev.now,
 		Query:      AccessQuery,
@@ -396,7 +470,7 @@ func (s *Service) record(ctx context.Context, ev *evaluation, revision string, r
 		Allow:      resp.Decision,
 		Caller:     ev.caller,
 		DurationUS: time.Since(ev.start).Microseconds(),
-	}, sync)
+	}
 }
 
 // loggedInput is what the decision log keeps of a decision's inputs.

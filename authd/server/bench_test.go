@@ -200,3 +200,27 @@ func BenchmarkEvaluateBatch(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkEvaluateBatchEmergency is BenchmarkEvaluateBatch with every
+// question an emergency access with a reason: each allowed one stores an
+// alert, and each is logged durably, before the batch is answered.
+func BenchmarkEvaluateBatchEmergency(b *testing.B) {
+	r, reqs := benchDecisions(b)
+	batch := make([]pdp.EvaluationRequest, 10)
+	for i := range batch {
+		batch[i] = reqs[i%len(reqs)]
+		batch[i].Context = map[string]any{"purpose": "emergency", "reason": "collapsed in reception"}
+	}
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			out := r.srv.PDP.EvaluateBatch(ctx, "bench", batch)
+			if len(out) != len(batch) || len(out[0].Context.Obligations) != 1 || out[0].Context.Obligations[0].AlertID == "" {
+				b.Errorf("batch not answered with alerts: %+v", out)
+				return
+			}
+		}
+	})
+}

@@ -91,6 +91,35 @@ func testAlert(t *testing.T, open func(t *testing.T) registration.Store) {
 			same(t, got, tc.want)
 		}
 	})
+	t.Run("CreateAlertsAllOrNone", func(t *testing.T) {
+		s := open(t)
+		alertWorld(t, s)
+		as := four()
+		ok(t, s.CreateAlerts(ctx, nil))
+		// A bad alert last: the three before it are not stored either.
+		bad := validAlert()
+		bad.ID, bad.RoleProfileID = registration.NewRecordID(), "100000000009"
+		wantKind(t, s.CreateAlerts(ctx, append(as[:3:3], bad)), registration.ErrInvalid)
+		// A duplicate of an alert of the same call.
+		wantKind(t, s.CreateAlerts(ctx, append(as[:2:2], as[0])), registration.ErrExists)
+		got, err := s.Alerts(ctx, registration.AlertFilter{})
+		ok(t, err)
+		same(t, got, []registration.Alert{})
+		zero := as[3]
+		zero.CreatedAt = time.Time{}
+		ok(t, s.CreateAlerts(ctx, []registration.Alert{as[0], as[1], as[2], zero}))
+		if !zero.CreatedAt.IsZero() {
+			t.Fatal("CreateAlerts changed the caller's alert")
+		}
+		got, err = s.Alerts(ctx, registration.AlertFilter{ODS: practiceODS})
+		ok(t, err)
+		same(t, got, []registration.Alert{storedAlert(as[2]), storedAlert(as[0]), storedAlert(as[1])})
+		got, err = s.Alerts(ctx, registration.AlertFilter{ODS: trustODS})
+		ok(t, err)
+		if len(got) != 1 || got[0].ID != as[3].ID || got[0].CreatedAt.IsZero() {
+			t.Fatalf("trust alerts %+v", got)
+		}
+	})
 	t.Run("DefaultCreatedAt", func(t *testing.T) {
 		s := open(t)
 		alertWorld(t, s)

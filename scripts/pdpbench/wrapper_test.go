@@ -97,10 +97,10 @@ func (f *fakeFacts) DecisionFacts(ctx context.Context, profileIDs, nhsNumbers []
 	return df, nil
 }
 
-func (f *fakeFacts) CreateAlert(_ context.Context, a registration.Alert) error {
+func (f *fakeFacts) CreateAlerts(_ context.Context, alerts []registration.Alert) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.alerts = append(f.alerts, a)
+	f.alerts = append(f.alerts, alerts...)
 	return nil
 }
 
@@ -129,7 +129,10 @@ func (c *capturing) take() []any {
 type nopLog struct{}
 
 func (nopLog) Record(context.Context, policy.Decision, bool) error { return nil }
-func (nopLog) Close() error                                        { return nil }
+func (nopLog) RecordAll(_ context.Context, ds []policy.Decision, _ []bool) []error {
+	return make([]error, len(ds))
+}
+func (nopLog) Close() error { return nil }
 
 // fixture is one world seen by both.
 type fixture struct {
