@@ -198,9 +198,12 @@ func (s *Service) storeAlerts(ctx context.Context, evs []*evaluation, out []Eval
 			continue
 		}
 		var mine []registration.Alert
-		for _, o := range out[i].Context.Obligations {
-			if o.Type == "alert" {
-				mine = append(mine, s.alert(evs[i], o.AlertType))
+		obs := out[i].Context.Obligations
+		for j := range obs {
+			if obs[j].Type == "alert" {
+				a := s.alert(evs[i], obs[j].AlertType)
+				obs[j].AlertID = a.ID
+				mine = append(mine, a)
 			}
 		}
 		if len(mine) == 0 {
@@ -210,12 +213,6 @@ func (s *Service) storeAlerts(ctx context.Context, evs []*evaluation, out []Eval
 			s.log.ErrorContext(ctx, "alert refused; denying", "decision", evs[i].id, "err", err)
 			out[i] = denial(evs[i].id, out[i].Context.PolicyRevision, ReasonInternal)
 			continue
-		}
-		for j, k := 0, 0; j < len(out[i].Context.Obligations); j++ {
-			if out[i].Context.Obligations[j].Type == "alert" {
-				out[i].Context.Obligations[j].AlertID = mine[k].ID
-				k++
-			}
 		}
 		alerts = append(alerts, mine...)
 		owing = append(owing, i)
