@@ -4,13 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 	policies "github.com/carespine/spineauth/rego"
 	"github.com/carespine/spineauth/sessions"
 	"github.com/carespine/spineauth/testkeys"
+	"github.com/carespine/spineauth/testkeys/scripttest"
 )
 
 func TestMain(m *testing.M) {
@@ -54,7 +52,7 @@ func TestScripts(t *testing.T) {
 			return startRA(env)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits": exits,
+			"exits": scripttest.Exits,
 			// sql DB STATEMENT: runs a statement on the SQLite file
 			// behind the store's back (to tamper with the audit trail).
 			"sql": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -83,27 +81,6 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
-}
-
-func exits(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) < 2 {
-		ts.Fatalf("usage: exits N command [args...]")
-	}
-	want, err := strconv.Atoi(args[0])
-	if err != nil {
-		ts.Fatalf("exits: %v", err)
-	}
-	got := 0
-	if err := ts.Exec(args[1], args[2:]...); err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			ts.Fatalf("exits: %v", err)
-		}
-		got = ee.ExitCode()
-	}
-	if got != want {
-		ts.Fatalf("exit status %d, want %d", got, want)
-	}
 }
 
 func startRA(env *testscript.Env) error {
